@@ -1,0 +1,1 @@
+"""Order processing service on FastStream and Kafka."""

@@ -1,0 +1,1 @@
+"""Order domain: events and rules, with no knowledge of Kafka."""

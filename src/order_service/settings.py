@@ -1,0 +1,108 @@
+"""Service settings, read from ORDER_SERVICE_* environment variables and an optional .env file."""
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ENV_PREFIX = "ORDER_SERVICE_"
+NESTED_DELIMITER = "__"
+Positive = Annotated[int, Field(gt=0)]
+
+
+class KafkaSettings(BaseModel):
+    bootstrap_servers: str = Field("localhost:9092", min_length=1)
+    client_id: str = "order-service"
+    request_timeout_ms: Positive = 30_000
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    ssl_password: SecretStr | None = None
+
+
+class TopicSettings(BaseModel):
+    input: str = "orders.created"
+    output: str = "orders.processed"
+    dead_letter: str = "orders.created.dlq"
+    partitions: Positive = 6
+    replication_factor: Positive = 1
+    create: bool = True
+
+
+class ConsumerSettings(BaseModel):
+    group_id: str = Field("order-service", min_length=1)
+    max_batch_records: Annotated[int, Field(gt=0, le=100_000)] = 1000
+    batch_timeout_ms: Positive = 100
+    session_timeout_ms: Positive = 10_000
+    heartbeat_interval_ms: Positive = 3_000
+    max_poll_interval_ms: Positive = 300_000
+    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+
+
+class ProducerSettings(BaseModel):
+    # Idempotence, and with it the delivery guarantee, needs acks from all in-sync replicas.
+    acks: Literal["all"] = "all"
+    compression_type: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "none"
+    linger_ms: Annotated[int, Field(ge=0)] = 5
+    max_batch_bytes: Positive = 256 * 1024
+
+
+class ProcessingSettings(BaseModel):
+    accepted_currencies: Annotated[frozenset[str], NoDecode] = frozenset({"EUR", "USD", "GBP"})
+    default_currency: str = "EUR"
+    max_record_bytes: Positive = 64 * 1024
+    max_error_message_chars: Annotated[int, Field(ge=32)] = 512
+    retry_backoff_ms: Positive = 500
+    max_retry_backoff_ms: Positive = 30_000
+
+    @field_validator("accepted_currencies", mode="before")
+    @classmethod
+    def _split_codes(cls, value: Any) -> Any:
+        return (
+            frozenset(c.strip().upper() for c in value.split(",") if c.strip())
+            if isinstance(value, str)
+            else value
+        )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=NESTED_DELIMITER,
+        env_file=".env",
+        extra="ignore",
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    topics: TopicSettings = TopicSettings()
+    consumer: ConsumerSettings = ConsumerSettings()
+    producer: ProducerSettings = ProducerSettings()
+    processing: ProcessingSettings = ProcessingSettings()
+    shutdown_grace_period_s: Annotated[float, Field(gt=0, le=300)] = 20.0
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    def secret_values(self) -> list[str]:
+        secrets = (self.kafka.sasl_password, self.kafka.ssl_password)
+        return [s.get_secret_value() for s in secrets if s is not None]
+
+
+class ConfigurationError(SystemExit):
+    """Invalid settings: exits at start with a message naming each offending variable."""
+
+
+def env_name(location: tuple[int | str, ...]) -> str:
+    return ENV_PREFIX + NESTED_DELIMITER.join(str(part).upper() for part in location)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        # Input values are left out on purpose: they may be secrets.
+        lines = [f"  {env_name(e['loc'])}: {e['msg']}" for e in exc.errors(include_input=False)]
+        raise ConfigurationError("invalid configuration:\n" + "\n".join(lines)) from None

@@ -1,0 +1,111 @@
+"""Session fixtures: a real Kafka broker for integration tests, never a silent skip."""
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+
+KAFKA_VERSION = "4.4.0"
+DEFAULT_IMAGE = f"apache/kafka:{KAFKA_VERSION}"
+HOW_TO_GET_KAFKA = (
+    "integration tests need Kafka: start a Docker engine (scripts/docker-engine) so testcontainers can "
+    "run KAFKA_IMAGE (default apache/kafka:4.4.0; CI builds localhost/kafka:4.4.0 with "
+    "scripts/build-images), "
+    "or run `scripts/kafka up` and set KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092"
+)
+logger = logging.getLogger("tests.kafka")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "/integration/" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+        if "/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+async def _metadata_ok(bootstrap: str) -> bool:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    try:
+        await admin.start()
+        await admin.list_topics()
+        return True
+    except Exception:
+        return False
+    finally:
+        await admin.close()
+
+
+def wait_for_kafka(bootstrap: str, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not asyncio.run(_metadata_ok(bootstrap)):
+        if time.monotonic() > deadline:
+            pytest.fail(f"Kafka at {bootstrap} did not answer a metadata request within {timeout}s")
+        time.sleep(0.5)
+
+
+def kafka_container_env(host_port: int, alias: str = "kafka") -> dict[str, str]:
+    """Single-node KRaft settings, as the official apache/kafka image reads them from the environment."""
+    return {
+        "CLUSTER_ID": "4L6g3nShT-eMCtK--X86sw",
+        "KAFKA_NODE_ID": "1",
+        "KAFKA_PROCESS_ROLES": "broker,controller",
+        "KAFKA_LISTENERS": "HOST://0.0.0.0:9092,DOCKER://0.0.0.0:19092,CONTROLLER://0.0.0.0:9093",
+        # The host reaches the broker through the port published on 127.0.0.1, containers by alias.
+        "KAFKA_ADVERTISED_LISTENERS": f"HOST://localhost:{host_port},DOCKER://{alias}:19092",
+        "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP": "HOST:PLAINTEXT,DOCKER:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "KAFKA_INTER_BROKER_LISTENER_NAME": "DOCKER",
+        "KAFKA_CONTROLLER_LISTENER_NAMES": "CONTROLLER",
+        "KAFKA_CONTROLLER_QUORUM_VOTERS": "1@localhost:9093",
+        "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR": "1",
+        "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR": "1",
+        "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR": "1",
+        "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR": "1",
+        "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR": "1",
+        "KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS": "0",
+        "KAFKA_AUTO_CREATE_TOPICS_ENABLE": "false",
+        "KAFKA_NUM_PARTITIONS": "1",
+    }
+
+
+@pytest.fixture(scope="session")
+def kafka() -> Iterator[str]:
+    """Bootstrap address of a real broker: KAFKA_BOOTSTRAP_SERVERS, or a testcontainers Kafka."""
+    if bootstrap := os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        logger.info("using the Kafka broker at %s (KAFKA_BOOTSTRAP_SERVERS)", bootstrap)
+        wait_for_kafka(bootstrap)
+        yield bootstrap
+        return
+    try:
+        from testcontainers.core.container import DockerContainer
+
+        image = os.environ.get("KAFKA_IMAGE", DEFAULT_IMAGE)
+        port = _free_port()
+        container = DockerContainer(image).with_bind_ports(9092, ("127.0.0.1", port))
+        for key, value in kafka_container_env(port).items():
+            container.with_env(key, value)
+        logger.info("starting Kafka container from %s, published on 127.0.0.1:%s", image, port)
+        container.start()
+    except Exception as exc:
+        pytest.fail(f"{HOW_TO_GET_KAFKA}\n(starting the container failed: {exc})", pytrace=False)
+    bootstrap = f"localhost:{port}"
+    try:
+        wait_for_kafka(bootstrap)
+        logger.info(
+            "Kafka container %s is ready at %s", container.get_wrapped_container().short_id, bootstrap
+        )
+        yield bootstrap
+    finally:
+        container.stop()

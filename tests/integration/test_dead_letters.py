@@ -1,0 +1,113 @@
+"""Malformed input goes to the DLQ, record by record, with its original bytes and an envelope."""
+
+import random
+from collections.abc import Callable
+from datetime import datetime
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from order_service.samples import malformed_corpus
+from tests.support.kafka import committed_and_end_offsets, delete_topics, produce, read_all, topic_exists
+from tests.support.orders import Record, order_ids, valid_orders
+from tests.support.service import ServiceProcess, ServiceTopics
+from tests.support.waiting import eventually
+
+Service = Callable[..., ServiceProcess]
+
+
+def interleave(valid: list[Record], bad: list[Record], seed: int = 11) -> list[Record]:
+    records = list(valid)
+    rng = random.Random(seed)
+    for record in bad:
+        records.insert(rng.randrange(len(records) + 1), record)
+    return records
+
+
+async def all_committed(kafka: str, topics: ServiceTopics) -> None:
+    await eventually(
+        lambda: committed_and_end_offsets(kafka, topics.input, topics.group),
+        until=lambda ce: ce[0] == ce[1],
+        timeout=60,
+        what="committed == end offsets",
+    )
+
+
+async def test_each_malformed_record_is_dead_lettered_once_with_its_bytes_and_envelope(
+    kafka: str, topics: ServiceTopics, service: Service
+) -> None:
+    corpus = {m.name: m for m in malformed_corpus()}
+    assert len(corpus) >= 20
+    bad = [
+        (f"bad-{m.name}".encode(), m.value, [("trace", f"t-{m.name}".encode()), ("binary", b"\x00\xff")])
+        for m in corpus.values()
+    ]
+    valid = valid_orders(2_000, prefix="mixed")
+    await produce(kafka, topics.input, interleave(valid, bad))
+    service().start()
+
+    dead = await read_all(kafka, topics.dead_letter, expected=len(bad))
+    processed = await read_all(kafka, topics.output, expected=len(valid))
+    inputs = await read_all(kafka, topics.input, expected=len(valid) + len(bad))
+
+    assert len(processed) + len(dead) == len(inputs)
+    assert sorted(order_ids(processed)) == sorted(k.decode() for k, _, _ in valid)
+    by_key = {r.key: r for r in dead}
+    assert len(by_key) == len(dead) == len(bad), "each malformed record exactly once"
+    originals = {r.key: r for r in inputs}
+    for key, value, headers in bad:
+        letter, original = by_key[key], originals[key]
+        assert letter.value == value, key
+        assert [h for h in letter.headers if not h[0].startswith("dlq.")] == headers
+        envelope = {k: v.decode() for k, v in letter.headers if k.startswith("dlq.")}
+        assert envelope["dlq.original.topic"] == topics.input
+        assert envelope["dlq.original.partition"] == str(original.partition)
+        assert envelope["dlq.original.offset"] == str(original.offset)
+        assert envelope["dlq.original.timestamp"] == str(original.timestamp)
+        assert envelope["dlq.consumer.group"] == topics.group
+        assert envelope["dlq.error.category"] == corpus[key.decode().removeprefix("bad-")].category, key
+        assert envelope["dlq.error.type"] in {"ValidationError", "DeserializationError"}
+        assert 0 < len(envelope["dlq.error.message"]) <= 512
+        assert envelope["dlq.attempts"] == "1"
+        assert datetime.fromisoformat(envelope["dlq.failed.at"]).utcoffset() is not None
+    await all_committed(kafka, topics)
+
+
+async def test_failed_dead_letter_publish_is_not_committed_and_is_retried(
+    kafka: str, topics: ServiceTopics, service: Service
+) -> None:
+    instance = service(kafka__request_timeout_ms="2000", processing__retry_backoff_ms="100").start()
+    warmup = valid_orders(60, prefix="warmup")
+    await produce(kafka, topics.input, warmup)
+    await read_all(kafka, topics.output, expected=len(warmup))
+    await delete_topics(kafka, [topics.dead_letter])
+    await eventually(
+        lambda: topic_exists(kafka, topics.dead_letter), until=lambda e: not e, what="DLQ deleted"
+    )
+
+    bad = (b"bad-while-dlq-gone", b"not json", [("trace", b"keep-me")])
+    after = valid_orders(120, prefix="after")
+    await produce(kafka, topics.input, [bad, *after])
+    inputs = await read_all(kafka, topics.input, expected=len(warmup) + 1 + len(after))
+    bad_input = next(r for r in inputs if r.key == bad[0])
+
+    async def retries_logged() -> int:
+        return instance.output().count("will be retried")
+
+    await eventually(retries_logged, until=lambda n: n >= 3, timeout=60, what="three failed DLQ attempts")
+    committed, _ = await committed_and_end_offsets(kafka, topics.input, topics.group)
+    assert (committed[bad_input.partition] or 0) <= bad_input.offset, "the failed record is not committed"
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topics.dead_letter, 6, 1)])
+    finally:
+        await admin.close()
+
+    dead = await read_all(kafka, topics.dead_letter, expected=1, timeout=90)
+    assert [(r.key, r.value) for r in dead] == [(bad[0], bad[1])]
+    assert ("trace", b"keep-me") in dead[0].headers
+    processed = await read_all(kafka, topics.output, expected=len(warmup) + len(after))
+    assert set(order_ids(processed)) == {k.decode() for k, _, _ in warmup + after}, "nothing lost"
+    await all_committed(kafka, topics)
+    print(f"DLQ publish attempts that failed and were retried: {await retries_logged()}")

@@ -1,0 +1,90 @@
+"""At-least-once delivery of the real service, run as users run it, against a real broker."""
+
+import asyncio
+import json
+from collections import Counter
+from collections.abc import Callable
+
+from tests.support.kafka import committed_and_end_offsets, produce, read_all
+from tests.support.orders import ids_by_partition, order_ids, valid_orders
+from tests.support.service import ServiceProcess, ServiceTopics
+from tests.support.waiting import eventually
+
+Service = Callable[..., ServiceProcess]
+
+
+async def output_count(kafka: str, topic: str, group: str) -> int:
+    _, ends = await committed_and_end_offsets(kafka, topic, group)
+    return sum(ends.values())
+
+
+async def all_committed(kafka: str, topics: ServiceTopics) -> None:
+    async def offsets() -> tuple[dict[int, int | None], dict[int, int]]:
+        return await committed_and_end_offsets(kafka, topics.input, topics.group)
+
+    await eventually(offsets, until=lambda ce: ce[0] == ce[1], timeout=60, what="committed == end offsets")
+
+
+async def test_ten_thousand_orders_come_out_once_each_keyed_and_in_input_order(
+    kafka: str, topics: ServiceTopics, service: Service
+) -> None:
+    orders = valid_orders(10_000, prefix="clean")
+    await produce(kafka, topics.input, orders)
+    instance = service().start()
+
+    output = await read_all(kafka, topics.output, expected=len(orders), timeout=120)
+
+    ids = order_ids(output)
+    assert len(ids) == len(set(ids)) == 10_000
+    assert all(r.key.decode() == json.loads(r.value)["order_id"] for r in output)
+    assert all(json.loads(r.value)["status"] == "processed" for r in output)
+    # Same key, same partitioner, same partition count: output partition p replays input partition p.
+    inputs = await read_all(kafka, topics.input, expected=len(orders))
+    assert ids_by_partition(output) == ids_by_partition(inputs)
+    await all_committed(kafka, topics)
+    assert instance.terminate() == 0
+
+
+async def produce_paced(kafka: str, topic: str, records: list, *, chunk: int = 500) -> None:
+    for start in range(0, len(records), chunk):
+        await produce(kafka, topic, records[start : start + chunk])
+
+
+async def run_with_restart(kafka: str, topics: ServiceTopics, service: Service, *, how: str) -> Counter[str]:
+    orders = valid_orders(20_000, prefix=how)
+    producing = asyncio.create_task(produce_paced(kafka, topics.input, orders))
+    first = service(consumer__max_batch_records="200").start()
+    done = await eventually(
+        lambda: output_count(kafka, topics.output, topics.group),
+        until=lambda n: n >= 4_000,
+        timeout=120,
+        what="a fifth of the orders processed",
+    )
+    if how == "kill":
+        first.kill()
+    else:
+        assert first.terminate() == 0, "SIGTERM exits cleanly"
+    at_stop = await output_count(kafka, topics.output, topics.group)
+    print(f"{how}: stopped after at least {done} outputs ({at_stop} once stopped) of {len(orders)}")
+    assert at_stop < len(orders), "the stop landed mid-stream"
+    await producing
+    service().start()
+    output = await read_all(kafka, topics.output, expected=len(orders), timeout=180)
+    await all_committed(kafka, topics)
+    counts = Counter(order_ids(output))
+    assert set(counts) == {key.decode() for key, _, _ in orders}, "no order is lost"
+    return counts
+
+
+async def test_sigkill_mid_stream_loses_nothing(kafka: str, topics: ServiceTopics, service: Service) -> None:
+    counts = await run_with_restart(kafka, topics, service, how="kill")
+    duplicates = sum(n - 1 for n in counts.values())
+    print(f"SIGKILL: {len(counts)} orders, {duplicates} duplicate outputs (allowed: at-least-once)")
+
+
+async def test_sigterm_mid_stream_loses_nothing_and_duplicates_nothing(
+    kafka: str, topics: ServiceTopics, service: Service
+) -> None:
+    counts = await run_with_restart(kafka, topics, service, how="term")
+    duplicates = {order: n for order, n in counts.items() if n > 1}
+    assert duplicates == {}

@@ -1,0 +1,112 @@
+"""Small real-Kafka helpers for tests: topics, producing, reading everything, offsets."""
+
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from tests.support.waiting import eventually
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+async def create_topics(bootstrap: str, names: Iterable[str], *, partitions: int) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, partitions, 1) for name in names])
+    finally:
+        await admin.close()
+
+
+async def delete_topics(bootstrap: str, names: Iterable[str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics(list(names))
+    finally:
+        await admin.close()
+
+
+async def topic_exists(bootstrap: str, name: str) -> bool:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return name in await admin.list_topics()
+    finally:
+        await admin.close()
+
+
+async def produce(
+    bootstrap: str,
+    topic: str,
+    records: Sequence[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]],
+) -> None:
+    """Send (key, value, headers) records with an idempotent, acks=all producer and wait for every ack."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value=v, key=k, headers=h) for k, v, h in records]
+        for future in futures:
+            await future
+    finally:
+        await producer.stop()
+
+
+async def read_all(bootstrap: str, topic: str, *, expected: int, timeout: float = 60.0) -> list[Any]:
+    """Read a topic from the beginning until at least `expected` records arrived (read_committed)."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+    )
+    await consumer.start()
+    records: list[Any] = []
+    try:
+
+        async def fetch() -> int:
+            batches = await consumer.getmany(timeout_ms=500, max_records=10_000)
+            for batch in batches.values():
+                records.extend(batch)
+            return len(records)
+
+        await eventually(
+            fetch,
+            until=lambda n: n >= expected,
+            timeout=timeout,
+            interval=0,
+            what=f"{expected} records on {topic}",
+        )
+        # Records beyond `expected` would be duplicates: read on until a fetch comes back empty.
+        while batches := await consumer.getmany(timeout_ms=1000):
+            for batch in batches.values():
+                records.extend(batch)
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def committed_and_end_offsets(
+    bootstrap: str, topic: str, group_id: str
+) -> tuple[dict[int, int | None], dict[int, int]]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        if not partitions:
+            await consumer._client.force_metadata_update()
+            partitions = [
+                TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
+            ]
+        committed = {tp.partition: await consumer.committed(tp) for tp in partitions}
+        ends = await consumer.end_offsets(partitions)
+        return committed, {tp.partition: offset for tp, offset in ends.items()}
+    finally:
+        await consumer.stop()

@@ -1,0 +1,73 @@
+"""The service as users run it: `faststream run order_service.app:app` in a subprocess."""
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.support.kafka import unique
+
+FASTSTREAM = str(Path(sys.executable).with_name("faststream"))
+
+
+@dataclass
+class ServiceTopics:
+    input: str = field(default_factory=lambda: unique("orders.created"))
+    output: str = field(default_factory=lambda: unique("orders.processed"))
+    dead_letter: str = field(default_factory=lambda: unique("orders.dlq"))
+    group: str = field(default_factory=lambda: unique("order-service"))
+
+
+class ServiceProcess:
+    """One service instance; start it again after a kill to model a restart."""
+
+    def __init__(self, bootstrap: str, topics: ServiceTopics, **settings: str) -> None:
+        self.env = {
+            **os.environ,
+            "ORDER_SERVICE_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+            "ORDER_SERVICE_TOPICS__INPUT": topics.input,
+            "ORDER_SERVICE_TOPICS__OUTPUT": topics.output,
+            "ORDER_SERVICE_TOPICS__DEAD_LETTER": topics.dead_letter,
+            "ORDER_SERVICE_CONSUMER__GROUP_ID": topics.group,
+            **{f"ORDER_SERVICE_{k.upper()}": v for k, v in settings.items()},
+        }
+        self.log = Path(tempfile.mkstemp(prefix="order-service-", suffix=".log")[1])
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> "ServiceProcess":
+        assert self.process is None or self.process.poll() is not None, "already running"
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [FASTSTREAM, "run", "order_service.app:app"],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        return self
+
+    def signal(self, signum: int) -> None:
+        assert self.process is not None
+        self.process.send_signal(signum)
+
+    def kill(self) -> None:
+        self.signal(signal.SIGKILL)
+        self.wait(10)
+
+    def terminate(self, timeout: float = 30) -> int:
+        self.signal(signal.SIGTERM)
+        return self.wait(timeout)
+
+    def wait(self, timeout: float) -> int:
+        assert self.process is not None
+        return self.process.wait(timeout)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
