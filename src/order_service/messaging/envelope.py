@@ -42,13 +42,12 @@ def dead_letter(
         "dlq.attempts": str(failure.attempts),
         "dlq.failed.at": when,
     }
-    headers: Headers = [(k, v) for k, v in record.headers if not k.startswith(PREFIX)]
-    headers.extend((k, v.encode()) for k, v in envelope.items())
+    headers: Headers = [*record.headers, *((k, v.encode()) for k, v in envelope.items())]
     return OutgoingRecord(topic=topic, key=record.key, value=record.value, headers=headers)
 
 
 def read_envelope(headers: Headers) -> Mapping[str, str]:
-    """The `dlq.*` headers of a dead-letter record, decoded."""
+    """The `dlq.*` headers of a dead-letter record, decoded; the newest envelope wins."""
     return {k: v.decode(errors="replace") for k, v in headers if k.startswith(PREFIX)}
 
 

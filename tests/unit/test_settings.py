@@ -1,0 +1,52 @@
+from pathlib import Path
+
+import pytest
+
+from order_service.settings import ConfigurationError, load_settings
+
+
+def test_nested_settings_come_from_prefixed_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORDER_SERVICE_KAFKA__BOOTSTRAP_SERVERS", "broker-1:9092,broker-2:9092")
+    monkeypatch.setenv("ORDER_SERVICE_CONSUMER__GROUP_ID", "orders-eu")
+    monkeypatch.setenv("ORDER_SERVICE_PROCESSING__ACCEPTED_CURRENCIES", "eur, chf")
+    settings = load_settings()
+    assert settings.kafka.bootstrap_servers == "broker-1:9092,broker-2:9092"
+    assert settings.consumer.group_id == "orders-eu"
+    assert settings.processing.accepted_currencies == {"EUR", "CHF"}
+
+
+def test_defaults_without_environment() -> None:
+    settings = load_settings()
+    assert settings.kafka.bootstrap_servers == "localhost:9092"
+    assert (settings.topics.input, settings.topics.output, settings.topics.dead_letter) == (
+        "orders.created",
+        "orders.processed",
+        "orders.created.dlq",
+    )
+
+
+def test_values_can_come_from_a_dotenv_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".env").write_text("ORDER_SERVICE_TOPICS__PARTITIONS=12\n")
+    monkeypatch.chdir(tmp_path)
+    assert load_settings().topics.partitions == 12
+
+
+def test_an_invalid_value_fails_naming_the_variable_without_echoing_secrets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ORDER_SERVICE_CONSUMER__MAX_BATCH_RECORDS", "lots")
+    monkeypatch.setenv("ORDER_SERVICE_KAFKA__SASL_PASSWORD", "hunter2")
+    monkeypatch.setenv("ORDER_SERVICE_KAFKA__SECURITY_PROTOCOL", "hunter2")
+    with pytest.raises(ConfigurationError) as failed:
+        load_settings()
+    message = str(failed.value)
+    assert "ORDER_SERVICE_CONSUMER__MAX_BATCH_RECORDS" in message
+    assert "ORDER_SERVICE_KAFKA__SECURITY_PROTOCOL" in message
+    assert "hunter2" not in message
+
+
+def test_secrets_are_masked_in_the_settings_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORDER_SERVICE_KAFKA__SASL_PASSWORD", "hunter2")
+    settings = load_settings()
+    assert "hunter2" not in repr(settings)
+    assert settings.secret_values() == ["hunter2"]
