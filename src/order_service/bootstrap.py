@@ -18,6 +18,11 @@ from order_service.settings import Settings, load_settings
 logger = logging.getLogger("order_service")
 
 
+def configure_logging(level: str) -> None:
+    logging.basicConfig(format="%(asctime)s %(levelname)-7s %(name)s - %(message)s")
+    logging.getLogger("order_service").setLevel(level)
+
+
 def build_producer(settings: Settings) -> AIOKafkaProducer:
     producer = settings.producer
     return AIOKafkaProducer(
@@ -49,6 +54,7 @@ def build_pipeline(settings: Settings, sink: RecordSink) -> BatchPipeline:
 def create_app(settings: Settings | None = None) -> FastStream:
     """Build the whole service; no I/O happens until the app starts."""
     settings = settings or load_settings()
+    configure_logging(settings.log_level)
     sink = ProducerSink(lambda: build_producer(settings))
     broker = create_broker(settings, sink)
 
@@ -63,7 +69,6 @@ def create_app(settings: Settings | None = None) -> FastStream:
 
 def create_broker(settings: Settings, sink: RecordSink) -> KafkaBroker:
     """The broker with the order subscriber; tests pass their own sink to FastStream's test broker."""
-    logging.getLogger("order_service").setLevel(settings.log_level)
     kafka = settings.kafka
     broker = KafkaBroker(
         kafka.bootstrap_servers,

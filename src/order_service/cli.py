@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from order_service.connection import client_kwargs
+from order_service.provisioning import provision_topics
 from order_service.samples import encode, malformed_corpus, sample_order
 from order_service.settings import Settings, load_settings
 
@@ -89,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     p.add_argument("--topic", help="default: ORDER_SERVICE_TOPICS__INPUT")
     p.add_argument("--seed", type=int, default=random.randrange(1_000_000))
+    commands.add_parser("provision", help="create the service's topics if they are missing")
     t = commands.add_parser("tail", help="print a topic's records with key and headers")
     t.add_argument("topic")
     t.add_argument("--from-beginning", action="store_true")
@@ -103,6 +105,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                     settings, count=args.count, invalid_every=args.invalid_every, topic=topic, seed=args.seed
                 )
             )
+        elif args.command == "provision":
+            created = asyncio.run(provision_topics(settings))
+            print(f"created topics: {', '.join(created)}" if created else "all topics exist")
         else:
             asyncio.run(
                 tail(settings, topic=args.topic, from_beginning=args.from_beginning, limit=args.limit)

@@ -1,0 +1,40 @@
+# The front door: each target is a few lines calling real tools.
+SHELL := /bin/bash
+export UV_PYTHON_DOWNLOADS := never
+KAFKA_VERSION := 4.4.0
+# No registry on our CI machines: tests use the locally built image unless told otherwise
+# (`make test KAFKA_IMAGE=apache/kafka:4.4.0` where a registry is reachable).
+KAFKA_IMAGE ?= localhost/kafka:$(KAFKA_VERSION)
+PYTEST_ARGS ?=
+
+.PHONY: install run test lint test-env bench kafka-up kafka-down
+
+install:
+	@command -v uv >/dev/null || python3 -m pip install --quiet uv
+	uv sync --locked
+
+run: install
+	scripts/run
+
+lint: install
+	uv run ruff check .
+	uv run ruff format --check .
+	uv run mypy
+
+# Docker engine and, when KAFKA_IMAGE is local, the images; skipped with KAFKA_BOOTSTRAP_SERVERS.
+test-env:
+	@if [[ -z "$${KAFKA_BOOTSTRAP_SERVERS:-}" ]]; then \
+	  scripts/docker-engine; \
+	  if [[ "$(KAFKA_IMAGE)" == localhost/* ]]; then scripts/build-images; fi; \
+	fi
+
+test: lint test-env
+	@status=0; KAFKA_IMAGE=$(KAFKA_IMAGE) TESTCONTAINERS_RYUK_DISABLED=true \
+	  TESTCONTAINERS_HOST_OVERRIDE=localhost uv run pytest $(PYTEST_ARGS) || status=$$?; \
+	  if [[ $$status -eq 5 ]]; then echo "pytest collected no tests"; status=0; fi; exit $$status
+
+kafka-up:
+	scripts/kafka up
+
+kafka-down:
+	scripts/kafka down
