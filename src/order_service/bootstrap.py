@@ -1,18 +1,24 @@
 """The composition root: builds the broker, the delivery pipeline and the app from settings."""
 
 import logging
+import signal
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from faststream import FastStream
+from aiokafka.admin import AIOKafkaAdminClient
+from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaBroker
 
 from order_service.connection import build_security, client_kwargs
 from order_service.handlers import order_handler, orders_router
+from order_service.http import health_routes
 from order_service.messaging.dead_letter import DeadLetterMiddleware
+from order_service.messaging.health import GroupMembership, ReadinessProbe
 from order_service.messaging.pipeline import BatchPipeline
+from order_service.messaging.rebalance import DrainBeforeRevoke
 from order_service.messaging.records import RecordSink
 from order_service.messaging.sink import ProducerSink
-from order_service.provisioning import provision_topics
+from order_service.provisioning import provision_topics, topic_specs
 from order_service.settings import Settings, load_settings
 
 logger = logging.getLogger("order_service")
@@ -51,12 +57,39 @@ def build_pipeline(settings: Settings, sink: RecordSink) -> BatchPipeline:
     )
 
 
-def create_app(settings: Settings | None = None) -> FastStream:
+class OrderServiceApp(AsgiFastStream):
+    """The FastStream app with its HTTP server; `--host`/`--port` on the command line still win."""
+
+    def __init__(self, *args: Any, http_defaults: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._http_defaults = http_defaults
+
+    async def run(
+        self, log_level: int = logging.INFO, run_extra_options: dict[str, Any] | None = None
+    ) -> None:
+        # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again for the
+        # handler that was there before it; a no-op one lets a clean shutdown exit 0.
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, _already_handled)
+        await super().run(log_level, {**self._http_defaults, **(run_extra_options or {})})
+
+
+def _already_handled(signum: int, frame: object) -> None:
+    logger.info("shutdown complete after signal %s", signal.Signals(signum).name)
+
+
+def create_app(settings: Settings | None = None) -> OrderServiceApp:
     """Build the whole service; no I/O happens until the app starts."""
     settings = settings or load_settings()
     configure_logging(settings.log_level)
     sink = ProducerSink(lambda: build_producer(settings))
-    broker = create_broker(settings, sink)
+    membership = GroupMembership()
+    broker = create_broker(settings, sink, membership)
+    probe = ReadinessProbe(
+        lambda: AIOKafkaAdminClient(**client_kwargs(settings.kafka)),
+        topics=[spec.name for spec in topic_specs(settings)],
+        membership=membership,
+    )
 
     async def start_delivery() -> None:
         created = await provision_topics(settings)
@@ -64,10 +97,18 @@ def create_app(settings: Settings | None = None) -> FastStream:
             logger.info("created topics: %s", ", ".join(created))
         await sink.start()
 
-    return FastStream(broker, on_startup=[start_delivery], after_shutdown=[sink.stop])
+    return OrderServiceApp(
+        broker,
+        asgi_routes=health_routes(probe),
+        on_startup=[start_delivery],
+        after_shutdown=[sink.stop, probe.stop],
+        http_defaults={"host": settings.http.host, "port": settings.http.port},
+    )
 
 
-def create_broker(settings: Settings, sink: RecordSink) -> KafkaBroker:
+def create_broker(
+    settings: Settings, sink: RecordSink, membership: GroupMembership | None = None
+) -> KafkaBroker:
     """The broker with the order subscriber; tests pass their own sink to FastStream's test broker."""
     kafka = settings.kafka
     broker = KafkaBroker(
@@ -80,5 +121,8 @@ def create_broker(settings: Settings, sink: RecordSink) -> KafkaBroker:
         allow_auto_create_topics=False,
         graceful_timeout=settings.shutdown_grace_period_s,
     )
-    broker.include_router(orders_router(settings, build_pipeline(settings, sink)))
+    pipeline = build_pipeline(settings, sink)
+    membership = membership or GroupMembership()
+    membership.chain(DrainBeforeRevoke(pipeline.in_flight))
+    broker.include_router(orders_router(settings, pipeline, membership))
     return broker

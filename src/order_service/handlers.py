@@ -2,6 +2,7 @@
 
 from functools import partial
 
+from aiokafka import ConsumerRebalanceListener
 from faststream.kafka import KafkaRouter
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
@@ -11,7 +12,6 @@ from order_service.domain.rules import OrderPolicy, process_order
 from order_service.messaging.faststream_batch import decode_raw_batch, parse_raw_batch
 from order_service.messaging.json_handler import JsonHandler
 from order_service.messaging.pipeline import BatchPipeline
-from order_service.messaging.rebalance import DrainBeforeRevoke
 from order_service.settings import Settings
 
 
@@ -31,7 +31,9 @@ def order_handler(settings: Settings) -> JsonHandler[OrderCreated, OrderProcesse
     )
 
 
-def orders_router(settings: Settings, pipeline: BatchPipeline) -> KafkaRouter:
+def orders_router(
+    settings: Settings, pipeline: BatchPipeline, listener: ConsumerRebalanceListener
+) -> KafkaRouter:
     router = KafkaRouter()
     consumer = settings.consumer
     # MANUAL: the pipeline commits each partition only once its outputs are acked.
@@ -47,7 +49,7 @@ def orders_router(settings: Settings, pipeline: BatchPipeline) -> KafkaRouter:
         heartbeat_interval_ms=consumer.heartbeat_interval_ms,
         max_poll_interval_ms=consumer.max_poll_interval_ms,
         ack_policy=AckPolicy.MANUAL,
-        listener=DrainBeforeRevoke(pipeline.in_flight),
+        listener=listener,
         parser=parse_raw_batch,
         decoder=decode_raw_batch,
         description="OrderCreated events, JSON; malformed records go to the dead-letter topic.",

@@ -70,6 +70,11 @@ class ProcessingSettings(BaseModel):
         )
 
 
+class HttpSettings(BaseModel):
+    host: str = "0.0.0.0"  # noqa: S104 - a container's port must be reachable from outside it
+    port: Annotated[int, Field(gt=0, lt=65536)] = 8080
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -83,6 +88,7 @@ class Settings(BaseSettings):
     consumer: ConsumerSettings = ConsumerSettings()
     producer: ProducerSettings = ProducerSettings()
     processing: ProcessingSettings = ProcessingSettings()
+    http: HttpSettings = HttpSettings()
     shutdown_grace_period_s: Annotated[float, Field(gt=0, le=300)] = 20.0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -11,6 +12,13 @@ from pathlib import Path
 from tests.support.kafka import unique
 
 FASTSTREAM = str(Path(sys.executable).with_name("faststream"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
 
 
 @dataclass
@@ -25,6 +33,7 @@ class ServiceProcess:
     """One service instance; start it again after a kill to model a restart."""
 
     def __init__(self, bootstrap: str, topics: ServiceTopics, **settings: str) -> None:
+        self.http_port = free_port()
         self.env = {
             **os.environ,
             "ORDER_SERVICE_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
@@ -32,6 +41,8 @@ class ServiceProcess:
             "ORDER_SERVICE_TOPICS__OUTPUT": topics.output,
             "ORDER_SERVICE_TOPICS__DEAD_LETTER": topics.dead_letter,
             "ORDER_SERVICE_CONSUMER__GROUP_ID": topics.group,
+            "ORDER_SERVICE_HTTP__HOST": "127.0.0.1",
+            "ORDER_SERVICE_HTTP__PORT": str(self.http_port),
             **{f"ORDER_SERVICE_{k.upper()}": v for k, v in settings.items()},
         }
         self.log = Path(tempfile.mkstemp(prefix="order-service-", suffix=".log")[1])
