@@ -4,19 +4,16 @@ import logging
 import signal
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaBroker
 
 from order_service.connection import build_security, client_kwargs
-from order_service.handlers import order_handler, orders_router
+from order_service.delivery import build_pipeline, build_producer
+from order_service.handlers import orders_router
 from order_service.http import health_routes
-from order_service.messaging.dead_letter import DeadLetterMiddleware
 from order_service.messaging.health import GroupMembership, ReadinessProbe
-from order_service.messaging.pipeline import BatchPipeline
-from order_service.messaging.rebalance import DrainBeforeRevoke
-from order_service.messaging.records import RecordSink
+from order_service.messaging.records import DeliveryPipeline, RecordSink
 from order_service.messaging.sink import ProducerSink
 from order_service.provisioning import provision_topics, topic_specs
 from order_service.settings import Settings, load_settings
@@ -27,34 +24,6 @@ logger = logging.getLogger("order_service")
 def configure_logging(level: str) -> None:
     logging.basicConfig(format="%(asctime)s %(levelname)-7s %(name)s - %(message)s")
     logging.getLogger("order_service").setLevel(level)
-
-
-def build_producer(settings: Settings) -> AIOKafkaProducer:
-    producer = settings.producer
-    return AIOKafkaProducer(
-        **client_kwargs(settings.kafka),
-        acks=producer.acks,
-        enable_idempotence=True,
-        linger_ms=producer.linger_ms,
-        max_batch_size=producer.max_batch_bytes,
-        compression_type=None if producer.compression_type == "none" else producer.compression_type,
-    )
-
-
-def build_pipeline(settings: Settings, sink: RecordSink) -> BatchPipeline:
-    dead_letters = DeadLetterMiddleware(
-        order_handler(settings),
-        topic=settings.topics.dead_letter,
-        group_id=settings.consumer.group_id,
-        secrets=settings.secret_values(),
-        max_message_chars=settings.processing.max_error_message_chars,
-    )
-    return BatchPipeline(
-        dead_letters,
-        sink,
-        retry_backoff_ms=settings.processing.retry_backoff_ms,
-        max_retry_backoff_ms=settings.processing.max_retry_backoff_ms,
-    )
 
 
 class OrderServiceApp(AsgiFastStream):
@@ -83,8 +52,9 @@ def create_app(settings: Settings | None = None) -> OrderServiceApp:
     settings = settings or load_settings()
     configure_logging(settings.log_level)
     sink = ProducerSink(lambda: build_producer(settings))
+    pipeline = build_pipeline(settings, sink)
     membership = GroupMembership()
-    broker = create_broker(settings, sink, membership)
+    broker = create_broker(settings, pipeline, membership)
     probe = ReadinessProbe(
         lambda: AIOKafkaAdminClient(**client_kwargs(settings.kafka)),
         topics=[spec.name for spec in topic_specs(settings)],
@@ -101,15 +71,15 @@ def create_app(settings: Settings | None = None) -> OrderServiceApp:
         broker,
         asgi_routes=health_routes(probe),
         on_startup=[start_delivery],
-        after_shutdown=[sink.stop, probe.stop],
+        after_shutdown=[pipeline.close, sink.stop, probe.stop],
         http_defaults={"host": settings.http.host, "port": settings.http.port},
     )
 
 
 def create_broker(
-    settings: Settings, sink: RecordSink, membership: GroupMembership | None = None
+    settings: Settings, pipeline: DeliveryPipeline, membership: GroupMembership | None = None
 ) -> KafkaBroker:
-    """The broker with the order subscriber; tests pass their own sink to FastStream's test broker."""
+    """The broker with the order subscriber; tests hand it to FastStream's test broker."""
     kafka = settings.kafka
     broker = KafkaBroker(
         kafka.bootstrap_servers,
@@ -121,8 +91,12 @@ def create_broker(
         allow_auto_create_topics=False,
         graceful_timeout=settings.shutdown_grace_period_s,
     )
-    pipeline = build_pipeline(settings, sink)
     membership = membership or GroupMembership()
-    membership.chain(DrainBeforeRevoke(pipeline.in_flight))
+    membership.chain(pipeline.rebalance_listener())
     broker.include_router(orders_router(settings, pipeline, membership))
     return broker
+
+
+def create_test_broker(settings: Settings, sink: RecordSink) -> KafkaBroker:
+    """The at-least-once broker over a given sink, for FastStream's TestKafkaBroker."""
+    return create_broker(settings, build_pipeline(settings, sink))

@@ -11,7 +11,7 @@ from order_service.domain.events import OrderCreated, OrderProcessed
 from order_service.domain.rules import OrderPolicy, process_order
 from order_service.messaging.faststream_batch import decode_raw_batch, parse_raw_batch
 from order_service.messaging.json_handler import JsonHandler
-from order_service.messaging.pipeline import BatchPipeline
+from order_service.messaging.records import DeliveryPipeline
 from order_service.settings import Settings
 
 
@@ -32,7 +32,7 @@ def order_handler(settings: Settings) -> JsonHandler[OrderCreated, OrderProcesse
 
 
 def orders_router(
-    settings: Settings, pipeline: BatchPipeline, listener: ConsumerRebalanceListener
+    settings: Settings, pipeline: DeliveryPipeline, listener: ConsumerRebalanceListener
 ) -> KafkaRouter:
     router = KafkaRouter()
     consumer = settings.consumer
@@ -48,6 +48,8 @@ def orders_router(
         session_timeout_ms=consumer.session_timeout_ms,
         heartbeat_interval_ms=consumer.heartbeat_interval_ms,
         max_poll_interval_ms=consumer.max_poll_interval_ms,
+        # Outputs of the exactly-once mode, and of transactional upstreams, count once committed.
+        isolation_level="read_committed",
         ack_policy=AckPolicy.MANUAL,
         listener=listener,
         parser=parse_raw_batch,
@@ -57,6 +59,8 @@ def orders_router(
 
     @subscriber
     async def on_orders_created(message: KafkaMessage) -> None:
-        await pipeline.process(message.raw_message, subscriber.consumer)
+        await pipeline.process(message.raw_message)
+
+    pipeline.consumer = lambda: subscriber.consumer
 
     return router

@@ -53,6 +53,10 @@ class ProducerSettings(BaseModel):
 
 
 class ProcessingSettings(BaseModel):
+    guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    commit_interval_ms: Positive = 100
+    commit_timeout_ms: Positive = 30_000
+    transaction_timeout_ms: Positive = 60_000
     accepted_currencies: Annotated[frozenset[str], NoDecode] = frozenset({"EUR", "USD", "GBP"})
     default_currency: str = "EUR"
     max_record_bytes: Positive = 64 * 1024

@@ -10,7 +10,7 @@ from typing import Any
 
 from faststream.kafka import TestKafkaBroker
 
-from order_service.bootstrap import create_broker
+from order_service.bootstrap import create_test_broker
 from order_service.messaging.envelope import read_envelope
 from order_service.messaging.records import OutgoingRecord
 from order_service.settings import load_settings
@@ -32,7 +32,7 @@ class RecordingSink:
 async def run(*values: bytes) -> list[OutgoingRecord]:
     settings = load_settings()
     sink = RecordingSink()
-    broker = create_broker(settings, sink)
+    broker = create_test_broker(settings, sink)
     async with TestKafkaBroker(broker) as test_broker:
         for value in values:
             await test_broker.publish(value, topic=settings.topics.input, key=b"key-1")

@@ -3,12 +3,13 @@
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
+from order_service.messaging.rebalance import DrainBeforeRevoke
 from order_service.messaging.records import (
     InputRecord,
     RecordHandler,
@@ -49,9 +50,18 @@ class BatchPipeline:
         self._consecutive_failures = 0
         # Held while a batch is in flight; a rebalance waits on it before giving partitions away.
         self.in_flight = asyncio.Lock()
+        # The subscriber's consumer; None only under FastStream's in-memory test broker.
+        self.consumer: Callable[[], AIOKafkaConsumer | None] = lambda: None
 
-    async def process(self, records: Sequence[InputRecord], consumer: AIOKafkaConsumer | None) -> None:
-        """Process one fetched batch; `consumer` is None only under FastStream's in-memory test broker."""
+    def rebalance_listener(self) -> ConsumerRebalanceListener:
+        return DrainBeforeRevoke(self.in_flight)
+
+    async def close(self) -> None:
+        """Nothing is left open between batches in this mode."""
+
+    async def process(self, records: Sequence[InputRecord]) -> None:
+        """Process one fetched batch and commit what was acked."""
+        consumer = self.consumer()
         async with self.in_flight:
             progress = {tp: await self._send(recs) for tp, recs in group_by_partition(records).items()}
             await self._settle(progress)

@@ -38,3 +38,15 @@ def group_by_partition(records: Sequence[InputRecord]) -> dict[TopicPartition, l
     for record in records:
         grouped.setdefault(partition_of(record), []).append(record)
     return grouped
+
+
+class DeliveryPipeline(Protocol):
+    """How fetched batches become outputs and commits; one per delivery guarantee."""
+
+    consumer: "Callable[[], Any]"
+
+    def rebalance_listener(self) -> Any: ...
+
+    async def process(self, records: Sequence[InputRecord]) -> None: ...
+
+    async def close(self) -> None: ...

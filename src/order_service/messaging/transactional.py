@@ -1,0 +1,178 @@
+"""Exactly-once batch processing: outputs and input offsets committed in one transaction per partition."""
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import InvalidProducerEpoch, ProducerFenced
+
+from order_service.messaging.records import InputRecord, RecordHandler, group_by_partition
+from order_service.messaging.transactional_producers import PartitionProducers
+
+logger = logging.getLogger(__name__)
+FENCED = (ProducerFenced, InvalidProducerEpoch)
+
+
+@dataclass(slots=True)
+class _OpenTransaction:
+    started: float
+    next_offset: int = -1
+    acks: list[Any] = field(default_factory=list)
+
+
+class TransactionalPipeline:
+    """Keeps one transaction open per partition and commits it, with its offsets, every interval.
+
+    On any failure the transaction is aborted and the partition rewound to its committed offset;
+    on a commit timeout the producer is re-created instead (see docs/delivery-guarantees.md).
+    """
+
+    def __init__(
+        self,
+        handle: RecordHandler,
+        producers: PartitionProducers,
+        *,
+        group_id: str,
+        commit_interval_ms: int = 100,
+        commit_timeout_ms: int = 30_000,
+    ) -> None:
+        self._handle = handle
+        self._producers = producers
+        self._group_id = group_id
+        self._interval_s = commit_interval_ms / 1000
+        self._timeout_s = commit_timeout_ms / 1000
+        self._open: dict[TopicPartition, _OpenTransaction] = {}
+        self._next: dict[TopicPartition, int] = {}
+        self._ticker: asyncio.Task[None] | None = None
+        self.in_flight = asyncio.Lock()
+        self.consumer: Callable[[], AIOKafkaConsumer | None] = lambda: None
+
+    def rebalance_listener(self) -> ConsumerRebalanceListener:
+        return _TransactionalRebalance(self)
+
+    async def process(self, records: Sequence[InputRecord]) -> None:
+        consumer = self.consumer()
+        async with self.in_flight:
+            if self._ticker is None:
+                self._ticker = asyncio.create_task(self._commit_periodically())
+            await asyncio.gather(
+                *(self._add(tp, recs, consumer) for tp, recs in group_by_partition(records).items())
+            )
+            await self._commit_due(consumer)
+
+    async def _add(self, tp: TopicPartition, records: list[InputRecord], consumer: Any) -> None:
+        # Records fetched before a rewind or an assignment are stale: their offsets are behind.
+        fresh = [r for r in records if tp in self._producers and r.offset >= self._next.get(tp, 0)]
+        if not fresh:
+            return
+        producer = self._producers[tp]
+        txn = self._open.get(tp)
+        try:
+            if txn is None:
+                await producer.begin_transaction()
+                txn = self._open[tp] = _OpenTransaction(started=time.monotonic())
+            for record in fresh:
+                for out in await self._handle(record):
+                    txn.acks.append(
+                        await producer.send(out.topic, value=out.value, key=out.key, headers=out.headers)
+                    )
+                txn.next_offset = self._next[tp] = record.offset + 1
+        except Exception as exc:  # noqa: BLE001 - any failure aborts the partition's transaction
+            await self._abort(tp, consumer, exc)
+
+    async def _commit_due(self, consumer: Any, *, force: bool = False) -> None:
+        now = time.monotonic()
+        due = [tp for tp, txn in self._open.items() if force or now - txn.started >= self._interval_s]
+        await asyncio.gather(*(self._commit(tp, consumer) for tp in due))
+
+    async def _commit(self, tp: TopicPartition, consumer: Any) -> None:
+        txn = self._open[tp]
+        producer = self._producers[tp]
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                await asyncio.gather(*txn.acks)
+                await producer.send_offsets_to_transaction({tp: txn.next_offset}, self._group_id)
+                await producer.commit_transaction()
+        except TimeoutError:
+            # KAFKA-17754: an abort after a timed-out commit can race the commit itself. A new
+            # producer with the same transactional.id makes the coordinator finish it, either way.
+            logger.error("transaction commit for %s timed out; re-creating its producer", tp)
+            self._open.pop(tp)
+            await self._producers.recreate(tp)
+            await self._rewind(tp, consumer)
+        except Exception as exc:  # noqa: BLE001 - any failure aborts the partition's transaction
+            await self._abort(tp, consumer, exc)
+        else:
+            self._open.pop(tp)
+
+    async def _abort(self, tp: TopicPartition, consumer: Any, exc: BaseException) -> None:
+        self._open.pop(tp, None)
+        if isinstance(exc, FENCED):
+            logger.warning("producer for %s was fenced: another instance owns the partition now", tp)
+            await self._producers.close([tp])
+            return
+        logger.error("transaction for %s failed, aborting and rewinding: %r", tp, exc)
+        try:
+            await self._producers[tp].abort_transaction()
+        except Exception:
+            logger.exception("abort for %s failed; re-creating its producer", tp)
+            await self._producers.recreate(tp)
+        await self._rewind(tp, consumer)
+
+    async def _rewind(self, tp: TopicPartition, consumer: AIOKafkaConsumer | None) -> None:
+        if consumer is None or tp not in consumer.assignment():
+            return
+        committed = await consumer.committed(tp)
+        if committed is None:
+            await consumer.seek_to_beginning(tp)
+            committed = 0
+        else:
+            consumer.seek(tp, committed)
+        self._next[tp] = committed
+
+    async def _commit_periodically(self) -> None:
+        # Commits transactions that a quiet partition left open; busy ones commit in process().
+        while True:
+            await asyncio.sleep(self._interval_s)
+            try:
+                async with self.in_flight:
+                    await self._commit_due(self.consumer())
+            except Exception:
+                logger.exception("periodic transaction commit failed; retrying at the next interval")
+
+    async def assigned(self, partitions: set[TopicPartition]) -> None:
+        async with self.in_flight:
+            await self._producers.open(partitions)
+            # Offsets are read only after our producers fenced the previous owner's transactions.
+            for tp in partitions:
+                await self._rewind(tp, self.consumer())
+
+    async def revoked(self, partitions: set[TopicPartition]) -> None:
+        async with self.in_flight:
+            mine = [tp for tp in partitions if tp in self._open]
+            await asyncio.gather(*(self._commit(tp, self.consumer()) for tp in mine))
+            await self._producers.close(partitions)
+            for tp in partitions:
+                self._next.pop(tp, None)
+
+    async def close(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+        async with self.in_flight:
+            await self._commit_due(None, force=True)
+            await self._producers.close_all()
+
+
+class _TransactionalRebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, pipeline: TransactionalPipeline) -> None:
+        self._pipeline = pipeline
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._pipeline.revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self._pipeline.assigned(assigned)

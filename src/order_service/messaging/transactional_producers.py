@@ -1,0 +1,53 @@
+"""One transactional producer per input partition: EOS v1 zombie fencing.
+
+aiokafka's send_offsets_to_transaction carries no group generation (no KIP-447), so a stale
+instance could commit offsets for a partition it lost. With a transactional.id derived from the
+input partition, the new owner's init_transactions bumps the epoch of that id: the old owner's
+producer is fenced, and its open transaction is aborted before the new owner reads offsets.
+This is the design of Kafka's EOS v1 and of its TransactionalMessageCopier.
+"""
+
+import asyncio
+from collections.abc import Callable, Iterable
+
+from aiokafka import AIOKafkaProducer, TopicPartition
+
+
+def transactional_id(app_id: str, tp: TopicPartition) -> str:
+    return f"{app_id}-{tp.topic}-{tp.partition}"
+
+
+class PartitionProducers:
+    def __init__(self, build: Callable[[str], AIOKafkaProducer], *, app_id: str) -> None:
+        self._build = build
+        self._app_id = app_id
+        self._producers: dict[TopicPartition, AIOKafkaProducer] = {}
+
+    def __getitem__(self, tp: TopicPartition) -> AIOKafkaProducer:
+        return self._producers[tp]
+
+    def __contains__(self, tp: object) -> bool:
+        return tp in self._producers
+
+    async def open(self, partitions: Iterable[TopicPartition]) -> None:
+        """Start (and so fence any previous owner of) a producer for each partition."""
+        await asyncio.gather(*(self._open(tp) for tp in partitions if tp not in self._producers))
+
+    async def _open(self, tp: TopicPartition) -> None:
+        producer = self._build(transactional_id(self._app_id, tp))
+        await producer.start()
+        # The producer id is fetched lazily; waiting for it completes the fencing now.
+        await producer._txn_manager.wait_for_pid()
+        self._producers[tp] = producer
+
+    async def close(self, partitions: Iterable[TopicPartition]) -> None:
+        closing = [self._producers.pop(tp) for tp in list(partitions) if tp in self._producers]
+        await asyncio.gather(*(p.stop() for p in closing), return_exceptions=True)
+
+    async def recreate(self, tp: TopicPartition) -> None:
+        """Replace a producer whose transaction outcome is unknown; the new one resolves it."""
+        await self.close([tp])
+        await self._open(tp)
+
+    async def close_all(self) -> None:
+        await self.close(list(self._producers))
