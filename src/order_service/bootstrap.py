@@ -10,7 +10,7 @@ from faststream.kafka import KafkaBroker
 
 from order_service.connection import build_security, client_kwargs
 from order_service.delivery import build_pipeline, build_producer
-from order_service.handlers import orders_router
+from order_service.handlers import orders_router, retry_group
 from order_service.http import health_routes
 from order_service.messaging.health import GroupMembership, ReadinessProbe
 from order_service.messaging.records import DeliveryPipeline, RecordSink
@@ -52,9 +52,14 @@ def create_app(settings: Settings | None = None) -> OrderServiceApp:
     settings = settings or load_settings()
     configure_logging(settings.log_level)
     sink = ProducerSink(lambda: build_producer(settings))
-    pipeline = build_pipeline(settings, sink)
+    pipeline = build_pipeline(settings, sink, group_id=settings.consumer.group_id)
+    retry_pipeline = (
+        build_pipeline(settings, sink, group_id=retry_group(settings), delayed=True)
+        if settings.retry.topic_enabled
+        else None
+    )
     membership = GroupMembership()
-    broker = create_broker(settings, pipeline, membership)
+    broker = create_broker(settings, pipeline, membership, retry_pipeline)
     probe = ReadinessProbe(
         lambda: AIOKafkaAdminClient(**client_kwargs(settings.kafka)),
         topics=[spec.name for spec in topic_specs(settings)],
@@ -71,13 +76,21 @@ def create_app(settings: Settings | None = None) -> OrderServiceApp:
         broker,
         asgi_routes=health_routes(probe),
         on_startup=[start_delivery],
-        after_shutdown=[pipeline.close, sink.stop, probe.stop],
+        after_shutdown=[
+            pipeline.close,
+            *([retry_pipeline.close] if retry_pipeline else []),
+            sink.stop,
+            probe.stop,
+        ],
         http_defaults={"host": settings.http.host, "port": settings.http.port},
     )
 
 
 def create_broker(
-    settings: Settings, pipeline: DeliveryPipeline, membership: GroupMembership | None = None
+    settings: Settings,
+    pipeline: DeliveryPipeline,
+    membership: GroupMembership | None = None,
+    retry_pipeline: DeliveryPipeline | None = None,
 ) -> KafkaBroker:
     """The broker with the order subscriber; tests hand it to FastStream's test broker."""
     kafka = settings.kafka
@@ -93,10 +106,11 @@ def create_broker(
     )
     membership = membership or GroupMembership()
     membership.chain(pipeline.rebalance_listener())
-    broker.include_router(orders_router(settings, pipeline, membership))
+    retry = (retry_pipeline, retry_pipeline.rebalance_listener()) if retry_pipeline else None
+    broker.include_router(orders_router(settings, pipeline, membership, retry))
     return broker
 
 
 def create_test_broker(settings: Settings, sink: RecordSink) -> KafkaBroker:
     """The at-least-once broker over a given sink, for FastStream's TestKafkaBroker."""
-    return create_broker(settings, build_pipeline(settings, sink))
+    return create_broker(settings, build_pipeline(settings, sink, group_id=settings.consumer.group_id))

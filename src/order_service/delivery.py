@@ -9,6 +9,7 @@ from order_service.handlers import order_handler
 from order_service.messaging.dead_letter import DeadLetterMiddleware
 from order_service.messaging.pipeline import BatchPipeline
 from order_service.messaging.records import DeliveryPipeline, RecordSink
+from order_service.messaging.retry import DelayGate, RetryTopic
 from order_service.messaging.transactional import TransactionalPipeline
 from order_service.messaging.transactional_producers import PartitionProducers
 from order_service.settings import Settings
@@ -28,36 +29,49 @@ def build_producer(settings: Settings, **extra: Any) -> AIOKafkaProducer:
     )
 
 
-def record_handler(settings: Settings) -> DeadLetterMiddleware:
+def record_handler(settings: Settings, group_id: str) -> DeadLetterMiddleware:
+    retry = settings.retry
     return DeadLetterMiddleware(
         order_handler(settings),
         topic=settings.topics.dead_letter,
-        group_id=settings.consumer.group_id,
+        group_id=group_id,
+        retry=retry.policy(),
+        retry_topic=(
+            RetryTopic(settings.topics.retry, hops=retry.topic_hops, delay_ms=retry.topic_delay_ms)
+            if retry.topic_enabled
+            else None
+        ),
         secrets=settings.secret_values(),
         max_message_chars=settings.processing.max_error_message_chars,
     )
 
 
-def build_pipeline(settings: Settings, sink: RecordSink) -> DeliveryPipeline:
+def build_pipeline(
+    settings: Settings, sink: RecordSink, *, group_id: str, delayed: bool = False
+) -> DeliveryPipeline:
+    """The pipeline for one subscriber; `delayed` ones wait for each record's retry due time."""
     processing = settings.processing
+    gate = DelayGate() if delayed else None
     if processing.guarantee == "exactly_once":
         producers = PartitionProducers(
             lambda txn_id: build_producer(
                 settings, transactional_id=txn_id, transaction_timeout_ms=processing.transaction_timeout_ms
             ),
             # The group id is the application id: instances of one application share it.
-            app_id=settings.consumer.group_id,
+            app_id=group_id,
         )
         return TransactionalPipeline(
-            record_handler(settings),
+            record_handler(settings, group_id),
             producers,
-            group_id=settings.consumer.group_id,
+            group_id=group_id,
             commit_interval_ms=processing.commit_interval_ms,
             commit_timeout_ms=processing.commit_timeout_ms,
+            gate=gate,
         )
     return BatchPipeline(
-        record_handler(settings),
+        record_handler(settings, group_id),
         sink,
         retry_backoff_ms=processing.retry_backoff_ms,
         max_retry_backoff_ms=processing.max_retry_backoff_ms,
+        gate=gate,
     )

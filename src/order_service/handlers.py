@@ -8,7 +8,7 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
 
 from order_service.domain.events import OrderCreated, OrderProcessed
-from order_service.domain.rules import OrderPolicy, process_order
+from order_service.domain.rules import OrderPolicy
 from order_service.messaging.faststream_batch import decode_raw_batch, parse_raw_batch
 from order_service.messaging.json_handler import JsonHandler
 from order_service.messaging.records import DeliveryPipeline
@@ -24,7 +24,7 @@ def order_handler(settings: Settings) -> JsonHandler[OrderCreated, OrderProcesse
     )
     return JsonHandler(
         input_model=OrderCreated,
-        process=partial(process_order, policy=policy),
+        process=partial(settings.processing.processor, policy=policy),
         output_topic=settings.topics.output,
         key_of=lambda processed: processed.order_id,
         max_value_bytes=processing.max_record_bytes,
@@ -32,15 +32,38 @@ def order_handler(settings: Settings) -> JsonHandler[OrderCreated, OrderProcesse
 
 
 def orders_router(
-    settings: Settings, pipeline: DeliveryPipeline, listener: ConsumerRebalanceListener
+    settings: Settings,
+    pipeline: DeliveryPipeline,
+    listener: ConsumerRebalanceListener,
+    retry: tuple[DeliveryPipeline, ConsumerRebalanceListener] | None = None,
 ) -> KafkaRouter:
+    """The input subscriber, and the retry-topic subscriber when retries go through one."""
     router = KafkaRouter()
+    _subscribe(router, settings, settings.topics.input, settings.consumer.group_id, pipeline, listener)
+    if retry is not None:
+        group = retry_group(settings)
+        _subscribe(router, settings, settings.topics.retry, group, *retry)
+    return router
+
+
+def retry_group(settings: Settings) -> str:
+    return f"{settings.consumer.group_id}.retry"
+
+
+def _subscribe(
+    router: KafkaRouter,
+    settings: Settings,
+    topic: str,
+    group_id: str,
+    pipeline: DeliveryPipeline,
+    listener: ConsumerRebalanceListener,
+) -> None:
     consumer = settings.consumer
     # MANUAL: the pipeline commits each partition only once its outputs are acked.
     # ACK_FIRST would commit before processing, ACK would commit failures as if done.
     subscriber = router.subscriber(
-        settings.topics.input,
-        group_id=consumer.group_id,
+        topic,
+        group_id=group_id,
         batch=True,
         max_records=consumer.max_batch_records,
         batch_timeout_ms=consumer.batch_timeout_ms,
@@ -62,5 +85,3 @@ def orders_router(
         await pipeline.process(message.raw_message)
 
     pipeline.consumer = lambda: subscriber.consumer
-
-    return router

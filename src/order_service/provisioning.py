@@ -9,10 +9,10 @@ from order_service.settings import Settings
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
     topics = settings.topics
-    return [
-        TopicSpec(name, topics.partitions, topics.replication_factor)
-        for name in (topics.input, topics.output, topics.dead_letter)
-    ]
+    names = [topics.input, topics.output, topics.dead_letter]
+    if settings.retry.topic_enabled:
+        names.append(topics.retry)
+    return [TopicSpec(name, topics.partitions, topics.replication_factor) for name in names]
 
 
 async def provision_topics(settings: Settings) -> list[str]:

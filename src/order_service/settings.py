@@ -1,10 +1,21 @@
 """Service settings, read from ORDER_SERVICE_* environment variables and an optional .env file."""
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    ImportString,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from order_service.messaging.retry import RetryPolicy
 
 ENV_PREFIX = "ORDER_SERVICE_"
 NESTED_DELIMITER = "__"
@@ -29,6 +40,7 @@ class TopicSettings(BaseModel):
     input: str = "orders.created"
     output: str = "orders.processed"
     dead_letter: str = "orders.created.dlq"
+    retry: str = "orders.created.retry"
     partitions: Positive = 6
     replication_factor: Positive = 1
     create: bool = True
@@ -52,7 +64,24 @@ class ProducerSettings(BaseModel):
     max_batch_bytes: Positive = 256 * 1024
 
 
+class RetrySettings(BaseModel):
+    attempts: Annotated[int, Field(ge=1, le=20)] = 3
+    backoff_ms: Positive = 200
+    max_backoff_ms: Positive = 5_000
+    topic_enabled: bool = False
+    topic_hops: Annotated[int, Field(ge=1, le=20)] = 3
+    topic_delay_ms: Positive = 5_000
+
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            attempts=self.attempts, backoff_ms=self.backoff_ms, max_backoff_ms=self.max_backoff_ms
+        )
+
+
 class ProcessingSettings(BaseModel):
+    processor: ImportString[Callable[..., Any]] = Field(
+        "order_service.domain.rules:process_order", validate_default=True
+    )
     guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
     commit_interval_ms: Positive = 100
     commit_timeout_ms: Positive = 30_000
@@ -92,9 +121,21 @@ class Settings(BaseSettings):
     consumer: ConsumerSettings = ConsumerSettings()
     producer: ProducerSettings = ProducerSettings()
     processing: ProcessingSettings = ProcessingSettings()
+    retry: RetrySettings = RetrySettings()
     http: HttpSettings = HttpSettings()
     shutdown_grace_period_s: Annotated[float, Field(gt=0, le=300)] = 20.0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _retries_fit_the_poll_interval(self) -> Self:
+        worst = self.retry.policy().worst_case_ms()
+        if worst * 2 > self.consumer.max_poll_interval_ms:
+            raise ValueError(
+                f"retries may wait {worst} ms per record, more than half of "
+                f"{ENV_PREFIX}CONSUMER__MAX_POLL_INTERVAL_MS; lower {ENV_PREFIX}RETRY__ATTEMPTS "
+                f"or {ENV_PREFIX}RETRY__MAX_BACKOFF_MS"
+            )
+        return self
 
     def secret_values(self) -> list[str]:
         secrets = (self.kafka.sasl_password, self.kafka.ssl_password)
@@ -114,5 +155,8 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         # Input values are left out on purpose: they may be secrets.
-        lines = [f"  {env_name(e['loc'])}: {e['msg']}" for e in exc.errors(include_input=False)]
+        lines = [
+            f"  {env_name(e['loc'])}: {e['msg']}" if e["loc"] else f"  {e['msg']}"
+            for e in exc.errors(include_input=False)
+        ]
         raise ConfigurationError("invalid configuration:\n" + "\n".join(lines)) from None

@@ -12,6 +12,7 @@ from pathlib import Path
 from tests.support.kafka import unique
 
 FASTSTREAM = str(Path(sys.executable).with_name("faststream"))
+ROOT = Path(__file__).parents[2]
 
 
 def free_port() -> int:
@@ -36,6 +37,8 @@ class ServiceProcess:
         self.http_port = free_port()
         self.env = {
             **os.environ,
+            # So that a setting can name a test module, e.g. a deliberately flaky processor.
+            "PYTHONPATH": str(ROOT),
             "ORDER_SERVICE_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
             "ORDER_SERVICE_TOPICS__INPUT": topics.input,
             "ORDER_SERVICE_TOPICS__OUTPUT": topics.output,

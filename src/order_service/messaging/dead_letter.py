@@ -1,17 +1,21 @@
-"""Exception middleware that turns a failing record into a dead letter, one record at a time."""
+"""Exception middleware: retries a failing record, then routes it, and only it, to the DLQ."""
 
+import asyncio
 import logging
 from collections.abc import Iterable, Sequence
 
 from order_service.messaging.envelope import Failure, dead_letter
-from order_service.messaging.errors import classify, safe_message
+from order_service.messaging.errors import ErrorCategory, classify, safe_message
 from order_service.messaging.records import InputRecord, OutgoingRecord, RecordHandler
+from order_service.messaging.retry import RetryPolicy, RetryTopic, is_transient, prior_attempts
 
 logger = logging.getLogger(__name__)
+NO_RETRIES = RetryPolicy(attempts=1)
 
 
 class DeadLetterMiddleware:
-    """Wraps a record handler: an exception routes that record, and only it, to the DLQ publisher."""
+    """Wraps a record handler: permanent errors go straight to the DLQ publisher; transient ones are
+    retried with backoff, then sent to the retry topic (when there is one), then dead-lettered."""
 
     def __init__(
         self,
@@ -19,37 +23,63 @@ class DeadLetterMiddleware:
         *,
         topic: str,
         group_id: str,
+        retry: RetryPolicy = NO_RETRIES,
+        retry_topic: RetryTopic | None = None,
         secrets: Iterable[str] = (),
         max_message_chars: int = 512,
     ) -> None:
         self._handler = handler
         self.topic = topic
         self._group_id = group_id
+        self._retry = retry
+        self._retry_topic = retry_topic
         self._secrets = tuple(secrets)
         self._max_message_chars = max_message_chars
 
     async def __call__(self, record: InputRecord) -> Sequence[OutgoingRecord]:
-        try:
-            return await self._handler(record)
-        except Exception as exc:  # noqa: BLE001 - every failure of one record is routed, none escapes
-            return [self.route(record, exc, attempts=1)]
+        before = prior_attempts(record)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._handler(record)
+            except Exception as exc:  # noqa: BLE001 - every failure of one record is routed, none escapes
+                if not is_transient(exc):
+                    return [self.route(record, exc, attempts=before + attempt)]
+                if attempt < self._retry.attempts:
+                    logger.info(
+                        "transient failure, retry %d of %s@%s: %r", attempt, record.topic, record.offset, exc
+                    )
+                    await asyncio.sleep(self._retry.delay_s(attempt))
+                    continue
+                if self._retry_topic is not None and self._retry_topic.can_hop(record):
+                    return [self._retry_topic.hop(record, attempts=before + attempt)]
+                return [
+                    self.route(
+                        record, exc, attempts=before + attempt, category=ErrorCategory.RETRIES_EXHAUSTED
+                    )
+                ]
 
-    def route(self, record: InputRecord, exc: BaseException, *, attempts: int) -> OutgoingRecord:
+    def route(
+        self,
+        record: InputRecord,
+        exc: BaseException,
+        *,
+        attempts: int,
+        category: ErrorCategory | None = None,
+    ) -> OutgoingRecord:
         failure = Failure(
-            category=classify(exc),
+            category=category or classify(exc),
             error_type=type(exc).__name__,
             message=safe_message(exc, secrets=self._secrets, limit=self._max_message_chars),
             attempts=attempts,
         )
         logger.warning(
-            "dead-lettering record: %s %s",
+            "dead-lettering record %s-%s@%s: %s %s",
+            record.topic,
+            record.partition,
+            record.offset,
             failure.category.value,
             failure.error_type,
-            extra={
-                "topic": record.topic,
-                "partition": record.partition,
-                "offset": record.offset,
-                "error_category": failure.category.value,
-            },
         )
         return dead_letter(record, failure, topic=self.topic, group_id=self._group_id)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from order_service.messaging.errors import ErrorCategory
 from order_service.messaging.records import Headers, InputRecord, OutgoingRecord
+from order_service.messaging.retry import origin, without_retry_headers
 
 ENVELOPE_VERSION = "1"
 PREFIX = "dlq."
@@ -27,14 +28,18 @@ def dead_letter(
     group_id: str,
     failed_at: datetime | None = None,
 ) -> OutgoingRecord:
-    """The dead-letter record for `record`: same key, value and headers, plus the envelope."""
+    """The dead-letter record for `record`: same key, value and headers, plus the envelope.
+
+    A record that failed on the retry topic is dead-lettered as the input record it came from.
+    """
     when = (failed_at or datetime.now(UTC)).isoformat(timespec="milliseconds")
+    first = origin(record)
     envelope = {
         "dlq.envelope.version": ENVELOPE_VERSION,
-        "dlq.original.topic": record.topic,
-        "dlq.original.partition": str(record.partition),
-        "dlq.original.offset": str(record.offset),
-        "dlq.original.timestamp": str(record.timestamp),
+        "dlq.original.topic": first.topic,
+        "dlq.original.partition": str(first.partition),
+        "dlq.original.offset": str(first.offset),
+        "dlq.original.timestamp": str(first.timestamp),
         "dlq.consumer.group": group_id,
         "dlq.error.category": failure.category.value,
         "dlq.error.type": failure.error_type,
@@ -42,7 +47,10 @@ def dead_letter(
         "dlq.attempts": str(failure.attempts),
         "dlq.failed.at": when,
     }
-    headers: Headers = [*record.headers, *((k, v.encode()) for k, v in envelope.items())]
+    headers: Headers = [
+        *without_retry_headers(record.headers),
+        *((k, v.encode()) for k, v in envelope.items()),
+    ]
     return OutgoingRecord(topic=topic, key=record.key, value=record.value, headers=headers)
 
 

@@ -16,6 +16,7 @@ from order_service.messaging.records import (
     RecordSink,
     group_by_partition,
 )
+from order_service.messaging.retry import DelayGate
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +26,7 @@ class _PartitionProgress:
     sent: list[tuple[int, list[Awaitable[Any]]]] = field(default_factory=list)
     failed_at: int | None = None
     commit_offset: int | None = None
+    held: InputRecord | None = None
 
 
 class BatchPipeline:
@@ -42,8 +44,10 @@ class BatchPipeline:
         *,
         retry_backoff_ms: int = 500,
         max_retry_backoff_ms: int = 30_000,
+        gate: DelayGate | None = None,
     ) -> None:
         self._handle = handle
+        self._gate = gate
         self._sink = sink
         self._retry_backoff_ms = retry_backoff_ms
         self._max_retry_backoff_ms = max_retry_backoff_ms
@@ -76,6 +80,8 @@ class BatchPipeline:
 
     async def _send(self, records: list[InputRecord]) -> _PartitionProgress:
         progress = _PartitionProgress()
+        if self._gate is not None:
+            records, progress.held = self._gate.split(records)
         for record in records:
             try:
                 outputs = await self._handle(record)
@@ -124,6 +130,9 @@ class BatchPipeline:
         for tp, offset in failed.items():
             if tp in assigned:
                 consumer.seek(tp, offset)
+        for tp, p in progress.items():
+            if self._gate is not None and p.held is not None and tp not in failed and tp in assigned:
+                self._gate.hold(consumer, p.held)
         return bool(failed)
 
     async def _back_off(self) -> None:

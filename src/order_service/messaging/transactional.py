@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import InvalidProducerEpoch, ProducerFenced
 
 from order_service.messaging.records import InputRecord, RecordHandler, group_by_partition
+from order_service.messaging.retry import DelayGate
 from order_service.messaging.transactional_producers import PartitionProducers
 
 logger = logging.getLogger(__name__)
@@ -39,8 +40,10 @@ class TransactionalPipeline:
         group_id: str,
         commit_interval_ms: int = 100,
         commit_timeout_ms: int = 30_000,
+        gate: DelayGate | None = None,
     ) -> None:
         self._handle = handle
+        self._gate = gate
         self._producers = producers
         self._group_id = group_id
         self._interval_s = commit_interval_ms / 1000
@@ -67,6 +70,11 @@ class TransactionalPipeline:
     async def _add(self, tp: TopicPartition, records: list[InputRecord], consumer: Any) -> None:
         # Records fetched before a rewind or an assignment are stale: their offsets are behind.
         fresh = [r for r in records if tp in self._producers and r.offset >= self._next.get(tp, 0)]
+        if self._gate is not None:
+            fresh, held = self._gate.split(fresh)
+            if held is not None and consumer is not None:
+                self._gate.hold(consumer, held)
+                self._next[tp] = held.offset
         if not fresh:
             return
         producer = self._producers[tp]
