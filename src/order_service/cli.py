@@ -3,31 +3,16 @@
 import argparse
 import asyncio
 import random
-import sys
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from order_service import dlq
 from order_service.connection import client_kwargs
+from order_service.progress import Progress
 from order_service.provisioning import provision_topics
 from order_service.samples import encode, malformed_corpus, sample_order
 from order_service.settings import Settings, load_settings
-
-
-class Progress:
-    """A one-line progress bar on stderr."""
-
-    def __init__(self, total: int, label: str) -> None:
-        self.total, self.label, self.done = total, label, 0
-
-    def advance(self, step: int = 1) -> None:
-        self.done += step
-        if self.done == self.total or self.done % max(1, self.total // 100) == 0:
-            filled = 30 * self.done // max(1, self.total)
-            sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total}")
-            if self.done >= self.total:
-                sys.stderr.write("\n")
-            sys.stderr.flush()
 
 
 async def produce(settings: Settings, *, count: int, invalid_every: int, topic: str, seed: int) -> None:
@@ -95,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     t.add_argument("topic")
     t.add_argument("--from-beginning", action="store_true")
     t.add_argument("--limit", type=int)
+    dlq.add_commands(commands)
     args = parser.parse_args(argv)
     settings = load_settings()
     try:
@@ -105,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                     settings, count=args.count, invalid_every=args.invalid_every, topic=topic, seed=args.seed
                 )
             )
+        elif args.command == "dlq":
+            asyncio.run(dlq.run(args, settings))
         elif args.command == "provision":
             created = asyncio.run(provision_topics(settings))
             print(f"created topics: {', '.join(created)}" if created else "all topics exist")

@@ -1,0 +1,41 @@
+"""Re-driving dead letters: which ones to send back, and what they look like when they go."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from order_service.messaging.envelope import PREFIX, read_envelope
+from order_service.messaging.records import InputRecord, OutgoingRecord
+
+REPLAYED_FROM = "dlq.replayed.from"
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayFilter:
+    categories: frozenset[str] = frozenset()
+    error_types: frozenset[str] = frozenset()
+    failed_after: datetime | None = None
+    failed_before: datetime | None = None
+    from_offset: int | None = None
+    to_offset: int | None = None
+
+    def matches(self, record: InputRecord) -> bool:
+        envelope = read_envelope(record.headers)
+        failed_at = datetime.fromisoformat(envelope.get("dlq.failed.at", "1970-01-01T00:00:00+00:00"))
+        return (
+            (not self.categories or envelope.get("dlq.error.category") in self.categories)
+            and (not self.error_types or envelope.get("dlq.error.type") in self.error_types)
+            and (self.failed_after is None or failed_at >= self.failed_after)
+            and (self.failed_before is None or failed_at < self.failed_before)
+            and (self.from_offset is None or record.offset >= self.from_offset)
+            and (self.to_offset is None or record.offset <= self.to_offset)
+        )
+
+
+def replay_record(record: InputRecord) -> OutgoingRecord:
+    """The dead letter as it goes back: original topic and key, original headers, and where it came from."""
+    envelope = read_envelope(record.headers)
+    headers = [(k, v) for k, v in record.headers if not k.startswith(PREFIX)]
+    headers.append((REPLAYED_FROM, f"{record.topic}/{record.partition}/{record.offset}".encode()))
+    return OutgoingRecord(
+        topic=envelope["dlq.original.topic"], key=record.key, value=record.value, headers=headers
+    )
