@@ -91,9 +91,11 @@ def kafka() -> Iterator[str]:
     try:
         from testcontainers.core.container import DockerContainer
 
+        from tests.support.containers import publish_on_loopback
+
         image = os.environ.get("KAFKA_IMAGE", DEFAULT_IMAGE)
         port = _free_port()
-        container = DockerContainer(image).with_bind_ports(9092, ("127.0.0.1", port))
+        container = publish_on_loopback(DockerContainer(image), 9092, port)
         for key, value in kafka_container_env(port).items():
             container.with_env(key, value)
         logger.info("starting Kafka container from %s, published on 127.0.0.1:%s", image, port)

@@ -5,17 +5,12 @@ import json
 from collections import Counter
 from collections.abc import Callable
 
-from tests.support.kafka import committed_and_end_offsets, produce, read_all
+from tests.support.kafka import committed_and_end_offsets, produce, produce_paced, read_all, record_count
 from tests.support.orders import ids_by_partition, order_ids, valid_orders
 from tests.support.service import ServiceProcess, ServiceTopics
 from tests.support.waiting import eventually
 
 Service = Callable[..., ServiceProcess]
-
-
-async def output_count(kafka: str, topic: str, group: str) -> int:
-    _, ends = await committed_and_end_offsets(kafka, topic, group)
-    return sum(ends.values())
 
 
 async def all_committed(kafka: str, topics: ServiceTopics) -> None:
@@ -45,17 +40,12 @@ async def test_ten_thousand_orders_come_out_once_each_keyed_and_in_input_order(
     assert instance.terminate() == 0
 
 
-async def produce_paced(kafka: str, topic: str, records: list, *, chunk: int = 500) -> None:
-    for start in range(0, len(records), chunk):
-        await produce(kafka, topic, records[start : start + chunk])
-
-
 async def run_with_restart(kafka: str, topics: ServiceTopics, service: Service, *, how: str) -> Counter[str]:
     orders = valid_orders(20_000, prefix=how)
     producing = asyncio.create_task(produce_paced(kafka, topics.input, orders))
     first = service(consumer__max_batch_records="200").start()
     done = await eventually(
-        lambda: output_count(kafka, topics.output, topics.group),
+        lambda: record_count(kafka, topics.output),
         until=lambda n: n >= 4_000,
         timeout=120,
         what="a fifth of the orders processed",
@@ -64,7 +54,7 @@ async def run_with_restart(kafka: str, topics: ServiceTopics, service: Service, 
         first.kill()
     else:
         assert first.terminate() == 0, "SIGTERM exits cleanly"
-    at_stop = await output_count(kafka, topics.output, topics.group)
+    at_stop = await record_count(kafka, topics.output)
     print(f"{how}: stopped after at least {done} outputs ({at_stop} once stopped) of {len(orders)}")
     assert at_stop < len(orders), "the stop landed mid-stream"
     await producing

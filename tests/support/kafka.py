@@ -57,6 +57,12 @@ async def produce(
         await producer.stop()
 
 
+async def produce_paced(bootstrap: str, topic: str, records: Sequence[Any], *, chunk: int = 500) -> None:
+    """Produce in acked chunks, a new producer each, so that input keeps arriving for a while."""
+    for start in range(0, len(records), chunk):
+        await produce(bootstrap, topic, records[start : start + chunk])
+
+
 async def read_all(bootstrap: str, topic: str, *, expected: int, timeout: float = 60.0) -> list[Any]:
     """Read a topic from the beginning until at least `expected` records arrived (read_committed)."""
     consumer = AIOKafkaConsumer(
@@ -91,6 +97,18 @@ async def read_all(bootstrap: str, topic: str, *, expected: int, timeout: float 
     finally:
         await consumer.stop()
     return records
+
+
+async def record_count(bootstrap: str, topic: str) -> int:
+    """Records on a topic, from its end offsets (exact for non-transactional topics)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return sum((await consumer.end_offsets(partitions)).values()) if partitions else 0
+    finally:
+        await consumer.stop()
 
 
 async def committed_and_end_offsets(

@@ -1,0 +1,147 @@
+"""The built image, run as users run it, next to Kafka: health, non-root, graceful stop, restart."""
+
+import asyncio
+import json
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+
+import pytest
+from testcontainers.core.container import DockerContainer
+from testcontainers.core.network import Network
+
+from tests.e2e.conftest import docker
+from tests.support.containers import publish_on_loopback
+from tests.support.kafka import create_topics, produce, produce_paced, read_all, record_count, unique
+from tests.support.orders import order_ids, valid_orders
+from tests.support.service import free_port
+from tests.support.waiting import eventually
+
+GRACE_S = 20
+
+
+def health(port: int, path: str) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=3) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as refused:
+        return refused.code
+    except OSError:
+        return 0
+
+
+def docker_health(container_id: str) -> str:
+    return docker("inspect", "--format", "{{.State.Health.Status}}", container_id)
+
+
+@pytest.fixture
+async def topics(kafka_on_network: tuple[DockerContainer, str]) -> dict[str, str]:
+    names = {name: unique(f"e2e-{name}") for name in ("input", "output", "dead_letter", "group")}
+    await create_topics(kafka_on_network[1], [names["input"]], partitions=6)
+    return names
+
+
+def start_service(image: str, network: Network, topics: dict[str, str]) -> tuple[DockerContainer, int]:
+    port = free_port()
+    container = DockerContainer(image).with_network(network)
+    publish_on_loopback(container, 8080, port)
+    settings = {
+        "KAFKA__BOOTSTRAP_SERVERS": "kafka:19092",
+        "TOPICS__INPUT": topics["input"],
+        "TOPICS__OUTPUT": topics["output"],
+        "TOPICS__DEAD_LETTER": topics["dead_letter"],
+        "CONSUMER__GROUP_ID": topics["group"],
+        "CONSUMER__MAX_BATCH_RECORDS": "200",
+        "SHUTDOWN_GRACE_PERIOD_S": str(GRACE_S - 5),
+    }
+    for key, value in settings.items():
+        container.with_env(f"ORDER_SERVICE_{key}", value)
+    container.start()
+    return container, port
+
+
+async def wait_healthy(container_id: str) -> None:
+    async def status() -> str:
+        return docker_health(container_id)
+
+    await eventually(status, until=lambda s: s == "healthy", timeout=90, interval=1, what="container healthy")
+
+
+async def test_the_container_processes_orders_as_non_root_and_reports_ready(
+    service_image: str,
+    network: Network,
+    kafka_on_network: tuple[DockerContainer, str],
+    topics: dict[str, str],
+) -> None:
+    kafka, bootstrap = kafka_on_network
+    service, port = start_service(service_image, network, topics)
+    container_id = service.get_wrapped_container().id
+    try:
+        await wait_healthy(container_id)
+        assert docker("exec", container_id, "id", "-u") != "0", "runs as non-root"
+        assert health(port, "/health/live") == 200
+        orders = valid_orders(500, prefix="e2e")
+        await produce(bootstrap, topics["input"], orders)
+        output = await read_all(bootstrap, topics["output"], expected=len(orders))
+        assert sorted(order_ids(output)) == sorted(k.decode() for k, _, _ in orders)
+
+        kafka.get_wrapped_container().stop(timeout=20)
+        await eventually(
+            lambda: asyncio.to_thread(health, port, "/health/ready"),
+            until=lambda s: s == 503,
+            timeout=60,
+            what="ready 503 with Kafka stopped",
+        )
+        assert health(port, "/health/live") == 200, "alive while not ready"
+        kafka.get_wrapped_container().start()
+        await eventually(
+            lambda: asyncio.to_thread(health, port, "/health/ready"),
+            until=lambda s: s == 200,
+            timeout=120,
+            what="ready 200 once Kafka is back",
+        )
+    finally:
+        service.stop()
+
+
+async def test_docker_stop_mid_stream_exits_zero_and_a_restart_loses_and_duplicates_nothing(
+    service_image: str,
+    network: Network,
+    kafka_on_network: tuple[DockerContainer, str],
+    topics: dict[str, str],
+) -> None:
+    _, bootstrap = kafka_on_network
+    service, _ = start_service(service_image, network, topics)
+    container_id = service.get_wrapped_container().id
+    try:
+        await wait_healthy(container_id)
+        orders = valid_orders(20_000, prefix="stop")
+        producing = asyncio.create_task(produce_paced(bootstrap, topics["input"], orders, chunk=200))
+
+        async def processed() -> int:
+            return await record_count(bootstrap, topics["output"])
+
+        await eventually(
+            processed, until=lambda n: n >= 2_000, timeout=120, interval=0.05, what="processing under way"
+        )
+        started = time.monotonic()
+        docker("stop", "-t", str(GRACE_S), container_id)
+        stop_s = time.monotonic() - started
+        exit_code = docker("inspect", "--format", "{{.State.ExitCode}}", container_id)
+        at_stop = await processed()
+        print(
+            f"docker stop took {stop_s:.1f}s, exit code {exit_code}, after {at_stop} of {len(orders)} outputs"
+        )
+        assert at_stop < len(orders), "the stop landed mid-stream"
+        assert exit_code == "0"
+        assert stop_s < GRACE_S
+        await producing
+        docker("start", container_id)
+        output = await read_all(bootstrap, topics["output"], expected=len(orders), timeout=180)
+        counts = Counter(order_ids(output))
+        assert set(counts) == {k.decode() for k, _, _ in orders}, "nothing lost"
+        assert {k: n for k, n in counts.items() if n > 1} == {}, "nothing duplicated"
+        assert all(json.loads(r.value)["status"] == "processed" for r in output)
+    finally:
+        service.stop()
