@@ -10,24 +10,27 @@ ENV UV_COMPILE_BYTECODE=1 \
     UV_PYTHON=python3 \
     UV_PROJECT_ENVIRONMENT=/app/.venv
 WORKDIR /app
-# Behind a TLS-intercepting proxy, pass its CA bundle: --secret id=ca_bundle,src=/path/to/bundle.
+# pip and uv verify PyPI against the image's CA store (pip's own bundle would ignore it) or,
+# behind a TLS-intercepting proxy, against its bundle: --secret id=ca_bundle,src=/path/to/bundle.
+RUN printf '%s\n' '#!/bin/sh' 'ca=/run/secrets/ca_bundle' \
+        '[ -s "$ca" ] || ca=/etc/ssl/certs/ca-certificates.crt' \
+        '[ -s "$ca" ] && export PIP_CERT="$ca" SSL_CERT_FILE="$ca"' 'exec "$@"' \
+        > /usr/local/bin/with-ca \
+ && chmod 755 /usr/local/bin/with-ca
 RUN --mount=type=secret,id=ca_bundle \
     --mount=type=cache,target=/root/.cache/pip \
-    if [ -s /run/secrets/ca_bundle ]; then export PIP_CERT=/run/secrets/ca_bundle; fi; \
-    python3 -m venv /opt/uv && /opt/uv/bin/pip install uv==0.13.9
+    python3 -m venv /opt/uv && with-ca /opt/uv/bin/pip install uv==0.13.9
 # Dependencies first: this layer is reused until uv.lock changes.
 RUN --mount=type=secret,id=ca_bundle \
     --mount=type=cache,target=/root/.cache/uv \
     --mount=type=bind,source=uv.lock,target=uv.lock \
     --mount=type=bind,source=pyproject.toml,target=pyproject.toml \
-    if [ -s /run/secrets/ca_bundle ]; then export SSL_CERT_FILE=/run/secrets/ca_bundle; fi; \
-    /opt/uv/bin/uv sync --locked --no-dev --no-install-project
+    with-ca /opt/uv/bin/uv sync --locked --no-dev --no-install-project
 COPY pyproject.toml uv.lock README.md ./
 COPY src ./src
 RUN --mount=type=secret,id=ca_bundle \
     --mount=type=cache,target=/root/.cache/uv \
-    if [ -s /run/secrets/ca_bundle ]; then export SSL_CERT_FILE=/run/secrets/ca_bundle; fi; \
-    /opt/uv/bin/uv sync --locked --no-dev --no-editable
+    with-ca /opt/uv/bin/uv sync --locked --no-dev --no-editable
 
 FROM ${BASE_IMAGE} AS runtime
 RUN groupadd --system --gid 10001 app \
