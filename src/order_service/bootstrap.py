@@ -2,28 +2,30 @@
 
 import logging
 import signal
+from collections.abc import Callable
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
 from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaBroker
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from faststream.specification import AsyncAPI
+from opentelemetry.sdk.trace import TracerProvider
 
 from order_service.connection import build_security, client_kwargs
 from order_service.delivery import build_pipeline, build_producer
 from order_service.handlers import orders_router, retry_group
 from order_service.http import health_routes
+from order_service.logs import configure_logging
 from order_service.messaging.health import GroupMembership, ReadinessProbe
 from order_service.messaging.records import DeliveryPipeline, RecordSink
 from order_service.messaging.sink import ProducerSink
+from order_service.observability import Observability, build_observability
 from order_service.provisioning import provision_topics, topic_specs
 from order_service.settings import Settings, load_settings
 
 logger = logging.getLogger("order_service")
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(format="%(asctime)s %(levelname)-7s %(name)s - %(message)s")
-    logging.getLogger("order_service").setLevel(level)
 
 
 class OrderServiceApp(AsgiFastStream):
@@ -47,19 +49,22 @@ def _already_handled(signum: int, frame: object) -> None:
     logger.info("shutdown complete after signal %s", signal.Signals(signum).name)
 
 
-def create_app(settings: Settings | None = None) -> OrderServiceApp:
+def create_app(
+    settings: Settings | None = None, tracer_provider: TracerProvider | None = None
+) -> OrderServiceApp:
     """Build the whole service; no I/O happens until the app starts."""
     settings = settings or load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
+    observed = build_observability(tracer_provider)
     sink = ProducerSink(lambda: build_producer(settings))
-    pipeline = build_pipeline(settings, sink, group_id=settings.consumer.group_id)
-    retry_pipeline = (
-        build_pipeline(settings, sink, group_id=retry_group(settings), delayed=True)
-        if settings.retry.topic_enabled
-        else None
-    )
-    membership = GroupMembership()
-    broker = create_broker(settings, pipeline, membership, retry_pipeline)
+    group = settings.consumer.group_id
+    pipelines = [build_pipeline(settings, sink, group_id=group, observed=observed)]
+    if settings.retry.topic_enabled:
+        pipelines.append(
+            build_pipeline(settings, sink, group_id=retry_group(settings), observed=observed, delayed=True)
+        )
+    membership = GroupMembership(observed.metrics, group)
+    broker = create_broker(settings, pipelines, membership, observed)
     probe = ReadinessProbe(
         lambda: AIOKafkaAdminClient(**client_kwargs(settings.kafka)),
         topics=[spec.name for spec in topic_specs(settings)],
@@ -74,26 +79,32 @@ def create_app(settings: Settings | None = None) -> OrderServiceApp:
 
     return OrderServiceApp(
         broker,
-        asgi_routes=health_routes(probe),
+        asgi_routes=[*health_routes(probe), observed.metrics_route()],
         on_startup=[start_delivery],
-        after_shutdown=[
-            pipeline.close,
-            *([retry_pipeline.close] if retry_pipeline else []),
-            sink.stop,
-            probe.stop,
-        ],
-        http_defaults={"host": settings.http.host, "port": settings.http.port},
+        after_shutdown=[*(p.close for p in pipelines), sink.stop, probe.stop],
+        logger=logging.getLogger("order_service.app"),
+        specification=AsyncAPI(broker, title="order-service", version="0.1.0", description=__doc__),
+        # uvicorn leaves logging to us (one format for every line); health probes are not logged.
+        http_defaults={
+            "host": settings.http.host,
+            "port": settings.http.port,
+            "log_config": None,
+            "access_log": "false",
+        },
     )
 
 
 def create_broker(
     settings: Settings,
-    pipeline: DeliveryPipeline,
-    membership: GroupMembership | None = None,
-    retry_pipeline: DeliveryPipeline | None = None,
+    pipelines: list[DeliveryPipeline],
+    membership: GroupMembership,
+    observed: Observability,
 ) -> KafkaBroker:
-    """The broker with the order subscriber; tests hand it to FastStream's test broker."""
+    """The broker with the order subscribers (input, and retry topic when enabled)."""
     kafka = settings.kafka
+    middlewares: list[Any] = [KafkaPrometheusMiddleware(registry=observed.registry, app_name="order-service")]
+    if observed.tracer_provider is not None:
+        middlewares.append(KafkaTelemetryMiddleware(tracer_provider=observed.tracer_provider))
     broker = KafkaBroker(
         kafka.bootstrap_servers,
         client_id=kafka.client_id,
@@ -103,14 +114,33 @@ def create_broker(
         # The service provisions its topics itself, with the configured replication factor.
         allow_auto_create_topics=False,
         graceful_timeout=settings.shutdown_grace_period_s,
+        # Handlers get the raw records of a batch: see orders_router.
+        apply_types=False,
+        middlewares=middlewares,
+        logger=logging.getLogger("order_service.broker"),
+        # FastStream's per-batch "Received"/"Processed" lines are debug detail here.
+        log_level=logging.DEBUG,
     )
-    membership = membership or GroupMembership()
-    membership.chain(pipeline.rebalance_listener())
-    retry = (retry_pipeline, retry_pipeline.rebalance_listener()) if retry_pipeline else None
-    broker.include_router(orders_router(settings, pipeline, membership, retry))
+    membership.chain(pipelines[0].rebalance_listener())
+    for pipeline, group in zip(pipelines, (settings.consumer.group_id, retry_group(settings)), strict=False):
+        observed.metrics.watch_lag(group, _consumer_of(pipeline), pipeline.committed)
+    retry = None
+    if len(pipelines) > 1:
+        retry_membership = GroupMembership(observed.metrics, retry_group(settings))
+        retry_membership.chain(pipelines[1].rebalance_listener())
+        retry = (pipelines[1], retry_membership)
+    broker.include_router(orders_router(settings, pipelines[0], membership, retry))
     return broker
+
+
+def _consumer_of(pipeline: DeliveryPipeline) -> Callable[[], Any]:
+    # Late-bound: the subscriber hands the pipeline its consumer when it subscribes.
+    return lambda: pipeline.consumer()
 
 
 def create_test_broker(settings: Settings, sink: RecordSink) -> KafkaBroker:
     """The at-least-once broker over a given sink, for FastStream's TestKafkaBroker."""
-    return create_broker(settings, build_pipeline(settings, sink, group_id=settings.consumer.group_id))
+    observed = build_observability()
+    group = settings.consumer.group_id
+    pipeline = build_pipeline(settings, sink, group_id=group, observed=observed)
+    return create_broker(settings, [pipeline], GroupMembership(observed.metrics, group), observed)

@@ -10,8 +10,10 @@ from order_service.messaging.dead_letter import DeadLetterMiddleware
 from order_service.messaging.pipeline import BatchPipeline
 from order_service.messaging.records import DeliveryPipeline, RecordSink
 from order_service.messaging.retry import DelayGate, RetryTopic
+from order_service.messaging.tracing import TracingMiddleware
 from order_service.messaging.transactional import TransactionalPipeline
 from order_service.messaging.transactional_producers import PartitionProducers
+from order_service.observability import Observability
 from order_service.settings import Settings
 
 
@@ -29,12 +31,17 @@ def build_producer(settings: Settings, **extra: Any) -> AIOKafkaProducer:
     )
 
 
-def record_handler(settings: Settings, group_id: str) -> DeadLetterMiddleware:
+def record_handler(settings: Settings, group_id: str, observed: Observability) -> DeadLetterMiddleware:
     retry = settings.retry
+    handler = order_handler(settings, observed.orders)
+    if observed.tracer_provider is not None:
+        # Inside the DLQ middleware: a dead letter keeps the input's own trace headers.
+        handler = TracingMiddleware(handler, observed.tracer_provider.get_tracer("order_service"))
     return DeadLetterMiddleware(
-        order_handler(settings),
+        handler,
         topic=settings.topics.dead_letter,
         group_id=group_id,
+        metrics=observed.metrics,
         retry=retry.policy(),
         retry_topic=(
             RetryTopic(settings.topics.retry, hops=retry.topic_hops, delay_ms=retry.topic_delay_ms)
@@ -47,7 +54,7 @@ def record_handler(settings: Settings, group_id: str) -> DeadLetterMiddleware:
 
 
 def build_pipeline(
-    settings: Settings, sink: RecordSink, *, group_id: str, delayed: bool = False
+    settings: Settings, sink: RecordSink, *, group_id: str, observed: Observability, delayed: bool = False
 ) -> DeliveryPipeline:
     """The pipeline for one subscriber; `delayed` ones wait for each record's retry due time."""
     processing = settings.processing
@@ -61,16 +68,18 @@ def build_pipeline(
             app_id=group_id,
         )
         return TransactionalPipeline(
-            record_handler(settings, group_id),
+            record_handler(settings, group_id, observed),
             producers,
             group_id=group_id,
+            metrics=observed.metrics,
             commit_interval_ms=processing.commit_interval_ms,
             commit_timeout_ms=processing.commit_timeout_ms,
             gate=gate,
         )
     return BatchPipeline(
-        record_handler(settings, group_id),
+        record_handler(settings, group_id, observed),
         sink,
+        metrics=observed.metrics,
         retry_backoff_ms=processing.retry_backoff_ms,
         max_retry_backoff_ms=processing.max_retry_backoff_ms,
         gate=gate,

@@ -125,6 +125,7 @@ class Settings(BaseSettings):
     http: HttpSettings = HttpSettings()
     shutdown_grace_period_s: Annotated[float, Field(gt=0, le=300)] = 20.0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
 
     @model_validator(mode="after")
     def _retries_fit_the_poll_interval(self) -> Self:

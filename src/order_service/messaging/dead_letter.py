@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 
 from order_service.messaging.envelope import Failure, dead_letter
 from order_service.messaging.errors import ErrorCategory, classify, safe_message
+from order_service.messaging.metrics import PipelineMetrics
 from order_service.messaging.records import InputRecord, OutgoingRecord, RecordHandler
 from order_service.messaging.retry import RetryPolicy, RetryTopic, is_transient, prior_attempts
 
@@ -23,12 +24,14 @@ class DeadLetterMiddleware:
         *,
         topic: str,
         group_id: str,
+        metrics: PipelineMetrics,
         retry: RetryPolicy = NO_RETRIES,
         retry_topic: RetryTopic | None = None,
         secrets: Iterable[str] = (),
         max_message_chars: int = 512,
     ) -> None:
         self._handler = handler
+        self._metrics = metrics
         self.topic = topic
         self._group_id = group_id
         self._retry = retry
@@ -47,12 +50,14 @@ class DeadLetterMiddleware:
                 if not is_transient(exc):
                     return [self.route(record, exc, attempts=before + attempt)]
                 if attempt < self._retry.attempts:
+                    self._metrics.retries.labels(str(attempt)).inc()
                     logger.info(
                         "transient failure, retry %d of %s@%s: %r", attempt, record.topic, record.offset, exc
                     )
                     await asyncio.sleep(self._retry.delay_s(attempt))
                     continue
                 if self._retry_topic is not None and self._retry_topic.can_hop(record):
+                    self._metrics.retry_hops.inc()
                     return [self._retry_topic.hop(record, attempts=before + attempt)]
                 return [
                     self.route(
@@ -74,6 +79,7 @@ class DeadLetterMiddleware:
             message=safe_message(exc, secrets=self._secrets, limit=self._max_message_chars),
             attempts=attempts,
         )
+        self._metrics.dead_lettered.labels(failure.category.value).inc()
         logger.warning(
             "dead-lettering record %s-%s@%s: %s %s",
             record.topic,

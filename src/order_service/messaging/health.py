@@ -8,11 +8,15 @@ from dataclasses import dataclass
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from order_service.messaging.metrics import PipelineMetrics
+
 
 class GroupMembership(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Tracks whether the consumer is a member of its group; the pipeline's drain is chained in."""
+    """Tracks whether the consumer is a member of its group; the pipeline's listener is chained in."""
 
-    def __init__(self) -> None:
+    def __init__(self, metrics: PipelineMetrics, group: str) -> None:
+        self._metrics = metrics
+        self._group = group
         self._inner: ConsumerRebalanceListener | None = None
         self.joined = False
         self.assigned: frozenset[TopicPartition] = frozenset()
@@ -28,6 +32,8 @@ class GroupMembership(ConsumerRebalanceListener):  # type: ignore[misc]
         # Called after every successful join, also with an empty assignment.
         self.joined = True
         self.assigned = frozenset(assigned)
+        self._metrics.rebalances.inc()
+        self._metrics.assigned.labels(self._group).set(len(assigned))
         if self._inner is not None:
             await self._inner.on_partitions_assigned(assigned)
 

@@ -3,12 +3,15 @@
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
+from order_service.messaging.context import current_record
+from order_service.messaging.metrics import PipelineMetrics
 from order_service.messaging.rebalance import DrainBeforeRevoke
 from order_service.messaging.records import (
     InputRecord,
@@ -42,12 +45,16 @@ class BatchPipeline:
         handle: RecordHandler,
         sink: RecordSink,
         *,
+        metrics: PipelineMetrics,
         retry_backoff_ms: int = 500,
         max_retry_backoff_ms: int = 30_000,
         gate: DelayGate | None = None,
     ) -> None:
         self._handle = handle
         self._gate = gate
+        self._metrics = metrics
+        # The last offset this pipeline committed, per partition (for the lag metric).
+        self.committed: dict[TopicPartition, int] = {}
         self._sink = sink
         self._retry_backoff_ms = retry_backoff_ms
         self._max_retry_backoff_ms = max_retry_backoff_ms
@@ -66,6 +73,7 @@ class BatchPipeline:
     async def process(self, records: Sequence[InputRecord]) -> None:
         """Process one fetched batch and commit what was acked."""
         consumer = self.consumer()
+        started = time.monotonic()
         async with self.in_flight:
             progress = {tp: await self._send(recs) for tp, recs in group_by_partition(records).items()}
             await self._settle(progress)
@@ -73,6 +81,7 @@ class BatchPipeline:
                 return
             committed = await self._commit(consumer, progress)
             failed = self._rewind(consumer, progress)
+        self._metrics.batch_done(records, started)
         if failed or not committed:
             await self._back_off()
         else:
@@ -83,6 +92,7 @@ class BatchPipeline:
         if self._gate is not None:
             records, progress.held = self._gate.split(records)
         for record in records:
+            current_record.set(record)
             try:
                 outputs = await self._handle(record)
                 acks = [await self._sink.send(out) for out in outputs]
@@ -105,6 +115,7 @@ class BatchPipeline:
             for offset, record_acks in p.sent:
                 error = next((e for a in record_acks if (e := _failure(a)) is not None), None)
                 if error is not None:
+                    self._metrics.publish_failures.inc()
                     logger.error("output of %s@%s was not acked: %r; it will be retried", tp, offset, error)
                     p.failed_at = offset
                     break
@@ -119,9 +130,11 @@ class BatchPipeline:
         try:
             await consumer.commit(offsets)
         except Exception:
+            self._metrics.commit_failures.inc()
             logger.exception("offset commit failed; the uncommitted records will be processed again")
             await _seek_to_committed(consumer, list(offsets))
             return False
+        self.committed.update(offsets)
         return True
 
     def _rewind(self, consumer: AIOKafkaConsumer, progress: dict[TopicPartition, _PartitionProgress]) -> bool:

@@ -44,6 +44,7 @@ class DeliveryPipeline(Protocol):
     """How fetched batches become outputs and commits; one per delivery guarantee."""
 
     consumer: "Callable[[], Any]"
+    committed: dict[Any, int]
 
     def rebalance_listener(self) -> Any: ...
 

@@ -10,6 +10,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import InvalidProducerEpoch, ProducerFenced
 
+from order_service.messaging.context import current_record
+from order_service.messaging.metrics import PipelineMetrics
 from order_service.messaging.records import InputRecord, RecordHandler, group_by_partition
 from order_service.messaging.retry import DelayGate
 from order_service.messaging.transactional_producers import PartitionProducers
@@ -38,12 +40,16 @@ class TransactionalPipeline:
         producers: PartitionProducers,
         *,
         group_id: str,
+        metrics: PipelineMetrics,
         commit_interval_ms: int = 100,
         commit_timeout_ms: int = 30_000,
         gate: DelayGate | None = None,
     ) -> None:
         self._handle = handle
         self._gate = gate
+        self._metrics = metrics
+        # The last offset committed per partition (for the lag metric).
+        self.committed: dict[TopicPartition, int] = {}
         self._producers = producers
         self._group_id = group_id
         self._interval_s = commit_interval_ms / 1000
@@ -59,6 +65,7 @@ class TransactionalPipeline:
 
     async def process(self, records: Sequence[InputRecord]) -> None:
         consumer = self.consumer()
+        started = time.monotonic()
         async with self.in_flight:
             if self._ticker is None:
                 self._ticker = asyncio.create_task(self._commit_periodically())
@@ -66,6 +73,7 @@ class TransactionalPipeline:
                 *(self._add(tp, recs, consumer) for tp, recs in group_by_partition(records).items())
             )
             await self._commit_due(consumer)
+        self._metrics.batch_done(records, started)
 
     async def _add(self, tp: TopicPartition, records: list[InputRecord], consumer: Any) -> None:
         # Records fetched before a rewind or an assignment are stale: their offsets are behind.
@@ -84,6 +92,7 @@ class TransactionalPipeline:
                 await producer.begin_transaction()
                 txn = self._open[tp] = _OpenTransaction(started=time.monotonic())
             for record in fresh:
+                current_record.set(record)
                 for out in await self._handle(record):
                     txn.acks.append(
                         await producer.send(out.topic, value=out.value, key=out.key, headers=out.headers)
@@ -109,6 +118,7 @@ class TransactionalPipeline:
             # KAFKA-17754: an abort after a timed-out commit can race the commit itself. A new
             # producer with the same transactional.id makes the coordinator finish it, either way.
             logger.error("transaction commit for %s timed out; re-creating its producer", tp)
+            self._metrics.commit_failures.inc()
             self._open.pop(tp)
             await self._producers.recreate(tp)
             await self._rewind(tp, consumer)
@@ -116,9 +126,12 @@ class TransactionalPipeline:
             await self._abort(tp, consumer, exc)
         else:
             self._open.pop(tp)
+            self.committed[tp] = txn.next_offset
+            self._metrics.transactions.labels("committed").inc()
 
     async def _abort(self, tp: TopicPartition, consumer: Any, exc: BaseException) -> None:
         self._open.pop(tp, None)
+        self._metrics.transactions.labels("aborted").inc()
         if isinstance(exc, FENCED):
             logger.warning("producer for %s was fenced: another instance owns the partition now", tp)
             await self._producers.close([tp])
@@ -140,7 +153,7 @@ class TransactionalPipeline:
             committed = 0
         else:
             consumer.seek(tp, committed)
-        self._next[tp] = committed
+        self._next[tp] = self.committed[tp] = committed
 
     async def _commit_periodically(self) -> None:
         # Commits transactions that a quiet partition left open; busy ones commit in process().

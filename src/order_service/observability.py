@@ -1,0 +1,59 @@
+"""Metrics registry, tracer provider and the /metrics route of one service instance."""
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from prometheus_client import CollectorRegistry, Counter, make_asgi_app
+
+from order_service.messaging.metrics import PipelineMetrics
+
+
+@dataclass
+class Observability:
+    registry: CollectorRegistry
+    metrics: PipelineMetrics
+    orders: Counter
+    tracer_provider: TracerProvider | None
+
+    def metrics_route(self) -> tuple[str, Any]:
+        return ("/metrics", make_asgi_app(self.registry))
+
+
+def tracer_provider_from_environment() -> TracerProvider | None:
+    """A provider when OTEL_TRACES_EXPORTER names an exporter; None (no tracing, no cost) otherwise."""
+    exporter_name = os.environ.get("OTEL_TRACES_EXPORTER", "none").strip().lower()
+    if exporter_name == "none" or os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
+        return None
+    exporter: SpanExporter
+    if exporter_name == "console":
+        exporter = ConsoleSpanExporter()
+    elif exporter_name == "otlp":
+        try:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        except ImportError:
+            raise SystemExit(
+                "OTEL_TRACES_EXPORTER=otlp needs the package opentelemetry-exporter-otlp-proto-http"
+            ) from None
+        exporter = OTLPSpanExporter()  # reads OTEL_EXPORTER_OTLP_* itself
+    else:
+        raise SystemExit(f"OTEL_TRACES_EXPORTER={exporter_name} is not supported: use none, console or otlp")
+    service = os.environ.get("OTEL_SERVICE_NAME", "order-service")
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    return provider
+
+
+def build_observability(tracer_provider: TracerProvider | None = None) -> Observability:
+    registry = CollectorRegistry()
+    return Observability(
+        registry=registry,
+        metrics=PipelineMetrics(registry, "order_service"),
+        orders=Counter(
+            "orders_processed", "Orders by outcome", ["status"], namespace="order_service", registry=registry
+        ),
+        tracer_provider=tracer_provider or tracer_provider_from_environment(),
+    )
