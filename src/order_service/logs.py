@@ -12,7 +12,7 @@ from opentelemetry import trace
 from order_service.messaging.context import current_record
 
 current_order_id: ContextVar[str | None] = ContextVar("current_order_id", default=None)
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "color_message"}
 
 
 def context_fields() -> dict[str, Any]:
