@@ -26,6 +26,10 @@ from order_service.provisioning import provision_topics, topic_specs
 from order_service.settings import Settings, load_settings
 
 logger = logging.getLogger("order_service")
+DESCRIPTION = (
+    "Consumes OrderCreated events, validates and processes each order, and publishes one "
+    "OrderProcessed per order; records that cannot be processed go to the dead-letter topic."
+)
 
 
 class OrderServiceApp(AsgiFastStream):
@@ -83,7 +87,7 @@ def create_app(
         on_startup=[start_delivery],
         after_shutdown=[*(p.close for p in pipelines), sink.stop, probe.stop],
         logger=logging.getLogger("order_service.app"),
-        specification=AsyncAPI(broker, title="order-service", version="0.1.0", description=__doc__),
+        specification=AsyncAPI(broker, title="order-service", version="0.1.0", description=DESCRIPTION),
         # uvicorn leaves logging to us (one format for every line); health probes are not logged.
         http_defaults={
             "host": settings.http.host,
