@@ -56,8 +56,12 @@ def wait_for_kafka(bootstrap: str, timeout: float = 90.0) -> None:
         time.sleep(0.5)
 
 
-def kafka_container_env(host_port: int, alias: str = "kafka") -> dict[str, str]:
-    """Single-node KRaft settings, as the official apache/kafka image reads them from the environment."""
+def kafka_container_env(host_port: int, alias: str) -> dict[str, str]:
+    """Single-node KRaft settings, as the official apache/kafka image reads them from the environment.
+
+    `alias` must resolve to the container inside it too: the broker reaches itself on the
+    DOCKER listener (transaction markers and their verification go through it).
+    """
     return {
         "CLUSTER_ID": "4L6g3nShT-eMCtK--X86sw",
         "KAFKA_NODE_ID": "1",
@@ -96,7 +100,7 @@ def kafka() -> Iterator[str]:
         image = os.environ.get("KAFKA_IMAGE", DEFAULT_IMAGE)
         port = _free_port()
         container = publish_on_loopback(DockerContainer(image), 9092, port)
-        for key, value in kafka_container_env(port).items():
+        for key, value in kafka_container_env(port, alias="localhost").items():
             container.with_env(key, value)
         logger.info("starting Kafka container from %s, published on 127.0.0.1:%s", image, port)
         container.start()

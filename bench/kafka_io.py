@@ -1,0 +1,91 @@
+"""Benchmark I/O: topics, the pre-produced input, and what each contender wrote."""
+
+import asyncio
+import random
+import re
+import time
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from order_service.samples import encode, sample_order
+
+PARTITIONS = 6
+# Every contender's output carries the order id in its JSON value; keys differ (FastStream's
+# plain publisher sends none), so records are matched by the value.
+ORDER_ID = re.compile(rb'"order_id":\s*"([^"]+)"')
+
+
+async def create_topics(bootstrap: str, names: Iterable[str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, PARTITIONS, 1) for name in names])
+    finally:
+        await admin.close()
+
+
+async def produce_orders(
+    bootstrap: str, topic: str, count: int, *, prefix: str, rate: float | None = None
+) -> None:
+    """`count` keyed ~200-byte orders; at `rate` records/s when given, else as fast as acks allow."""
+    rng = random.Random(42)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        max_batch_size=256 * 1024,
+    )
+    await producer.start()
+    started = time.monotonic()
+    try:
+        pending = []
+        for i in range(count):
+            order = sample_order(i, rng, prefix=prefix)
+            pending.append(await producer.send(topic, encode(order), key=str(order["order_id"]).encode()))
+            if rate is not None and i % 50 == 49:
+                await asyncio.sleep(max(0.0, started + (i + 1) / rate - time.monotonic()))
+            if len(pending) >= 5000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+
+
+async def timestamps(bootstrap: str, topic: str) -> dict[bytes, int]:
+    """Record timestamp (ms) per order id, reading the whole topic as read_committed."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, isolation_level="read_committed", enable_auto_commit=False
+    )
+    await consumer.start()
+    found: dict[bytes, int] = {}
+    try:
+        await consumer._client.force_metadata_update()
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+            for records in (await consumer.getmany(timeout_ms=1000, max_records=20_000)).values():
+                for record in records:
+                    if record.value and (match := ORDER_ID.search(record.value)):
+                        found.setdefault(match.group(1), record.timestamp)
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def committed_total(bootstrap: str, topic: str, group: str) -> int:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()
+        total = 0
+        for p in consumer.partitions_for_topic(topic) or ():
+            total += await consumer.committed(TopicPartition(topic, p)) or 0
+        return total
+    finally:
+        await consumer.stop()

@@ -1,0 +1,37 @@
+"""Turning what a contender wrote into throughput and latency numbers."""
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass
+class Run:
+    name: str
+    records: int
+    throughput_rps: float
+    latency_p50_ms: float | None
+    latency_p99_ms: float | None
+    peak_rss_mb: float | None
+
+    def as_dict(self) -> dict[str, object]:
+        return {k: (round(v, 1) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def from_timestamps(
+    name: str, inputs: dict[bytes, int], outputs: dict[bytes, int], peak_rss_mb: float | None
+) -> Run:
+    """Throughput from the first output to the last; latency from input to output timestamp, per key."""
+    matched = [outputs[key] - inputs[key] for key in outputs if key in inputs]
+    span_s = max(1e-3, (max(outputs.values()) - min(outputs.values())) / 1000)
+    return Run(
+        name=name,
+        records=len(outputs),
+        throughput_rps=len(outputs) / span_s,
+        latency_p50_ms=float(percentile(matched, 0.50)) if matched else None,
+        latency_p99_ms=float(percentile(matched, 0.99)) if matched else None,
+        peak_rss_mb=peak_rss_mb,
+    )
