@@ -9,7 +9,7 @@ KAFKA_IMAGE ?= localhost/kafka:$(KAFKA_VERSION)
 PYTHON_BASE_IMAGE ?= $(if $(filter localhost/%,$(KAFKA_IMAGE)),localhost/python-base:3.11-bookworm,)
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint test-env docs bench kafka-up kafka-down
+.PHONY: install run test lint test-env docs bench bench-smoke kafka-up kafka-down
 
 install:
 	@command -v uv >/dev/null || python3 -m pip install --quiet uv
@@ -34,6 +34,15 @@ test: lint test-env
 	@status=0; KAFKA_IMAGE=$(KAFKA_IMAGE) PYTHON_BASE_IMAGE=$(PYTHON_BASE_IMAGE) TESTCONTAINERS_RYUK_DISABLED=true \
 	  TESTCONTAINERS_HOST_OVERRIDE=localhost uv run pytest $(PYTEST_ARGS) || status=$$?; \
 	  if [[ $$status -eq 5 ]]; then echo "pytest collected no tests"; status=0; fi; exit $$status
+
+# All contenders against a fresh local broker; writes bench/results and docs/benchmarks.md.
+BENCH_RECORDS ?= 200000
+bench: install
+	uv run python -m bench.run --records $(BENCH_RECORDS) --docs
+
+# A small run that keeps the benchmark working (CI); results go to a temporary folder.
+bench-smoke: install
+	uv run python -m bench.run --records 2000 --out "$$(mktemp -d)"
 
 # The committed AsyncAPI document; tests/unit/test_docs.py fails when it is stale.
 docs: install

@@ -17,11 +17,13 @@ PARTITIONS = 6
 ORDER_ID = re.compile(rb'"order_id":\s*"([^"]+)"')
 
 
-async def create_topics(bootstrap: str, names: Iterable[str]) -> None:
+async def create_topics(bootstrap: str, names: Iterable[str], *, log_append_time: bool = False) -> None:
+    """Topics of 6 partitions; input topics stamp records on arrival at the broker (LogAppendTime)."""
+    config = {"message.timestamp.type": "LogAppendTime"} if log_append_time else {}
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(name, PARTITIONS, 1) for name in names])
+        await admin.create_topics([NewTopic(name, PARTITIONS, 1, topic_configs=config) for name in names])
     finally:
         await admin.close()
 

@@ -130,7 +130,8 @@ async def run_contender(
 ) -> Run:
     name = label or contender.name
     env = topic_env(name)
-    await kafka_io.create_topics(BOOTSTRAP, [env["BENCH_INPUT"], env["BENCH_OUTPUT"]])
+    await kafka_io.create_topics(BOOTSTRAP, [env["BENCH_INPUT"]], log_append_time=True)
+    await kafka_io.create_topics(BOOTSTRAP, [env["BENCH_OUTPUT"]])
     if rate is None:
         await kafka_io.produce_orders(BOOTSTRAP, env["BENCH_INPUT"], records, prefix=name)
     log = open(ROOT / "bench" / "results" / f"{name}.log", "wb")  # noqa: SIM115 - closed below
@@ -217,7 +218,8 @@ async def run_java(records: int) -> list[Run]:
     row = [line for line in out.splitlines() if re.match(r"^\d{4}-", line)][-1].split(", ")
     runs.append(Run("kafka-java-consumer-perf", int(row[4]), float(row[5]), None, None, rss))
     env = topic_env("kafka-java-txn-copier")
-    await kafka_io.create_topics(BOOTSTRAP, [env["BENCH_INPUT"], env["BENCH_OUTPUT"]])
+    await kafka_io.create_topics(BOOTSTRAP, [env["BENCH_INPUT"]], log_append_time=True)
+    await kafka_io.create_topics(BOOTSTRAP, [env["BENCH_OUTPUT"]])
     await kafka_io.produce_orders(BOOTSTRAP, env["BENCH_INPUT"], records, prefix="java")
     _, rss = java_tool(
         "transactional-message-copier",
