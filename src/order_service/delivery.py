@@ -7,6 +7,7 @@ from aiokafka import AIOKafkaProducer
 from order_service.connection import client_kwargs
 from order_service.handlers import order_handler
 from order_service.messaging.dead_letter import DeadLetterMiddleware
+from order_service.messaging.partitioner import Murmur2Partitioner
 from order_service.messaging.pipeline import BatchPipeline
 from order_service.messaging.records import DeliveryPipeline, RecordSink
 from order_service.messaging.retry import DelayGate, RetryTopic
@@ -27,6 +28,7 @@ def build_producer(settings: Settings, **extra: Any) -> AIOKafkaProducer:
         linger_ms=producer.linger_ms,
         max_batch_size=producer.max_batch_bytes,
         compression_type=None if producer.compression_type == "none" else producer.compression_type,
+        partitioner=Murmur2Partitioner(),
         **extra,
     )
 

@@ -40,13 +40,13 @@ class DeadLetterMiddleware:
         self._max_message_chars = max_message_chars
 
     async def __call__(self, record: InputRecord) -> Sequence[OutgoingRecord]:
-        before = prior_attempts(record)
         attempt = 0
         while True:
             attempt += 1
             try:
                 return await self._handler(record)
             except Exception as exc:  # noqa: BLE001 - every failure of one record is routed, none escapes
+                before = prior_attempts(record)  # attempts made before this delivery (retry topic)
                 if not is_transient(exc):
                     return [self.route(record, exc, attempts=before + attempt)]
                 if attempt < self._retry.attempts:
