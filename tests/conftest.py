@@ -84,11 +84,19 @@ def kafka_container_env(host_port: int, alias: str) -> dict[str, str]:
     }
 
 
+def announce(config: pytest.Config, message: str) -> None:
+    """A line in the test output even when the test passes: which Kafka the run uses matters."""
+    logger.info(message)
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"[kafka] {message}")
+
+
 @pytest.fixture(scope="session")
-def kafka() -> Iterator[str]:
+def kafka(pytestconfig: pytest.Config) -> Iterator[str]:
     """Bootstrap address of a real broker: KAFKA_BOOTSTRAP_SERVERS, or a testcontainers Kafka."""
     if bootstrap := os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
-        logger.info("using the Kafka broker at %s (KAFKA_BOOTSTRAP_SERVERS)", bootstrap)
+        announce(pytestconfig, f"using the Kafka broker at {bootstrap} (KAFKA_BOOTSTRAP_SERVERS)")
         wait_for_kafka(bootstrap)
         yield bootstrap
         return
@@ -102,7 +110,7 @@ def kafka() -> Iterator[str]:
         container = publish_on_loopback(DockerContainer(image), 9092, port)
         for key, value in kafka_container_env(port, alias="localhost").items():
             container.with_env(key, value)
-        logger.info("starting Kafka container from %s, published on 127.0.0.1:%s", image, port)
+        announce(pytestconfig, f"starting Kafka container from {image}, published on 127.0.0.1:{port}")
         container.start()
     except Exception as exc:
         pytest.fail(f"{HOW_TO_GET_KAFKA}\n(starting the container failed: {exc})", pytrace=False)
