@@ -1,6 +1,7 @@
 import random
 
-from aiokafka.partitioner import DefaultPartitioner, murmur2 as aiokafka_murmur2
+from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 
 from order_service.messaging.partitioner import Murmur2Partitioner, murmur2
 
@@ -17,7 +18,8 @@ def test_partitions_match_kafkas_default_partitioner() -> None:
     partitions = list(range(6))
     for i in range(2000):
         key = f"ord-{i:08d}".encode()
-        assert Murmur2Partitioner()(key, partitions, partitions) == DefaultPartitioner()(key, partitions, partitions)
+        ours = Murmur2Partitioner()(key, partitions, partitions)
+        assert ours == DefaultPartitioner()(key, partitions, partitions)
 
 
 def test_known_java_client_values() -> None:
