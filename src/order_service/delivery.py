@@ -84,5 +84,6 @@ def build_pipeline(
         metrics=observed.metrics,
         retry_backoff_ms=processing.retry_backoff_ms,
         max_retry_backoff_ms=processing.max_retry_backoff_ms,
+        commit_interval_ms=processing.commit_interval_ms,
         gate=gate,
     )
