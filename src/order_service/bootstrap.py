@@ -85,8 +85,6 @@ def create_app(
         broker,
         asgi_routes=[*health_routes(probe), observed.metrics_route()],
         on_startup=[start_delivery],
-        # Before FastStream stops the consumers: commit what is acked, then commit every batch.
-        on_shutdown=[p.drain for p in pipelines],
         after_shutdown=[*(p.close for p in pipelines), sink.stop, probe.stop],
         logger=logging.getLogger("order_service.app"),
         specification=AsyncAPI(broker, title="order-service", version="0.1.0", description=DESCRIPTION),

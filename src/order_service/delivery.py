@@ -84,6 +84,5 @@ def build_pipeline(
         metrics=observed.metrics,
         retry_backoff_ms=processing.retry_backoff_ms,
         max_retry_backoff_ms=processing.max_retry_backoff_ms,
-        commit_interval_ms=processing.commit_interval_ms,
         gate=gate,
     )

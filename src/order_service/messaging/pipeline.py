@@ -20,7 +20,6 @@ from order_service.messaging.records import (
     group_by_partition,
 )
 from order_service.messaging.retry import DelayGate
-from order_service.messaging.ticker import Ticker
 
 logger = logging.getLogger(__name__)
 
@@ -34,9 +33,7 @@ class _PartitionProgress:
 
 
 class BatchPipeline:
-    """Runs each record of a batch through the handler and awaits the acks; per partition, the
-    offset past the last fully acked record becomes committable, and is committed every commit
-    interval, before a rebalance, and at shutdown.
+    """Runs each record of a batch through the handler, awaits the acks, then commits per partition.
 
     A record whose output is not acked is neither committed nor skipped: its partition is
     rewound to it and it is processed again after a backoff. Later records of that partition
@@ -51,7 +48,6 @@ class BatchPipeline:
         metrics: PipelineMetrics,
         retry_backoff_ms: int = 500,
         max_retry_backoff_ms: int = 30_000,
-        commit_interval_ms: int = 100,
         gate: DelayGate | None = None,
     ) -> None:
         self._handle = handle
@@ -67,47 +63,24 @@ class BatchPipeline:
         self.in_flight = asyncio.Lock()
         # The subscriber's consumer; None only under FastStream's in-memory test broker.
         self.consumer: Callable[[], AIOKafkaConsumer | None] = lambda: None
-        # Offsets whose outputs are all acked, not committed yet; and when we last committed.
-        self._acked: dict[TopicPartition, int] = {}
-        self._interval_s = commit_interval_ms / 1000
-        self._last_commit = time.monotonic()
-        self._closing = False
-        self._ticker = Ticker(self._interval_s, self.in_flight, self._commit_if_due)
 
     def rebalance_listener(self) -> ConsumerRebalanceListener:
-        return DrainBeforeRevoke(self.commit_pending)
-
-    async def commit_pending(self) -> None:
-        """Let the in-flight batch finish, then commit everything acked."""
-        async with self.in_flight:
-            if (consumer := self.consumer()) is not None:
-                await self._commit(consumer)
-
-    async def drain(self) -> None:
-        """Before the consumer stops: commit what is acked, and from now on after every batch."""
-        self._closing = True
-        await self.commit_pending()
+        return DrainBeforeRevoke(self.in_flight)
 
     async def close(self) -> None:
-        self._ticker.stop()
+        """Nothing is left open between batches in this mode."""
 
     async def process(self, records: Sequence[InputRecord]) -> None:
         """Process one fetched batch and commit what was acked."""
         consumer = self.consumer()
         started = time.monotonic()
         async with self.in_flight:
-            self._ticker.ensure_started()
             progress = {tp: await self._send(recs) for tp, recs in group_by_partition(records).items()}
             await self._settle(progress)
             if consumer is None:
                 return
-            self._acked.update(
-                (tp, p.commit_offset) for tp, p in progress.items() if p.commit_offset is not None
-            )
+            committed = await self._commit(consumer, progress)
             failed = self._rewind(consumer, progress)
-            committed = True
-            if failed or self._closing or time.monotonic() - self._last_commit >= self._interval_s:
-                committed = await self._commit(consumer)
         self._metrics.batch_done(records, started)
         if failed or not committed:
             await self._back_off()
@@ -148,14 +121,10 @@ class BatchPipeline:
                     break
                 p.commit_offset = offset + 1
 
-    async def _commit_if_due(self) -> None:
-        consumer = self.consumer()
-        if consumer is not None and self._acked and time.monotonic() - self._last_commit >= self._interval_s:
-            await self._commit(consumer)
-
-    async def _commit(self, consumer: AIOKafkaConsumer) -> bool:
-        offsets, self._acked = self._acked, {}
-        self._last_commit = time.monotonic()
+    async def _commit(
+        self, consumer: AIOKafkaConsumer, progress: dict[TopicPartition, _PartitionProgress]
+    ) -> bool:
+        offsets = {tp: p.commit_offset for tp, p in progress.items() if p.commit_offset is not None}
         if not offsets:
             return True
         try:

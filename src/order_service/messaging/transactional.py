@@ -14,7 +14,6 @@ from order_service.messaging.context import current_record
 from order_service.messaging.metrics import PipelineMetrics
 from order_service.messaging.records import InputRecord, RecordHandler, group_by_partition
 from order_service.messaging.retry import DelayGate
-from order_service.messaging.ticker import Ticker
 from order_service.messaging.transactional_producers import PartitionProducers
 
 logger = logging.getLogger(__name__)
@@ -57,8 +56,8 @@ class TransactionalPipeline:
         self._timeout_s = commit_timeout_ms / 1000
         self._open: dict[TopicPartition, _OpenTransaction] = {}
         self._next: dict[TopicPartition, int] = {}
+        self._ticker: asyncio.Task[None] | None = None
         self.in_flight = asyncio.Lock()
-        self._ticker = Ticker(self._interval_s, self.in_flight, lambda: self._commit_due(self.consumer()))
         self.consumer: Callable[[], AIOKafkaConsumer | None] = lambda: None
 
     def rebalance_listener(self) -> ConsumerRebalanceListener:
@@ -68,7 +67,8 @@ class TransactionalPipeline:
         consumer = self.consumer()
         started = time.monotonic()
         async with self.in_flight:
-            self._ticker.ensure_started()
+            if self._ticker is None:
+                self._ticker = asyncio.create_task(self._commit_periodically())
             await asyncio.gather(
                 *(self._add(tp, recs, consumer) for tp, recs in group_by_partition(records).items())
             )
@@ -155,6 +155,16 @@ class TransactionalPipeline:
             consumer.seek(tp, committed)
         self._next[tp] = self.committed[tp] = committed
 
+    async def _commit_periodically(self) -> None:
+        # Commits transactions that a quiet partition left open; busy ones commit in process().
+        while True:
+            await asyncio.sleep(self._interval_s)
+            try:
+                async with self.in_flight:
+                    await self._commit_due(self.consumer())
+            except Exception:
+                logger.exception("periodic transaction commit failed; retrying at the next interval")
+
     async def assigned(self, partitions: set[TopicPartition]) -> None:
         async with self.in_flight:
             await self._producers.open(partitions)
@@ -170,11 +180,9 @@ class TransactionalPipeline:
             for tp in partitions:
                 self._next.pop(tp, None)
 
-    async def drain(self) -> None:
-        """Nothing to do before shutdown: open transactions are committed by close()."""
-
     async def close(self) -> None:
-        self._ticker.stop()
+        if self._ticker is not None:
+            self._ticker.cancel()
         async with self.in_flight:
             await self._commit_due(None, force=True)
             await self._producers.close_all()
