@@ -70,6 +70,33 @@ def table(runs: list[Run]) -> str:
     return "\n".join(lines)
 
 
+def targets(runs: list[Run]) -> str:
+    by = {r.name: r for r in runs}
+
+    def ratio(a: str, b: str, want: float) -> str:
+        value = by[a].throughput_rps / by[b].throughput_rps
+        return f"{value:.2f} x — {'met' if value >= want else 'not met'}"
+
+    half = by["order-service-alo-half-load"]
+    peak = max(r.peak_rss_mb or 0 for r in runs if r.name.startswith("order-service"))
+    rows = [
+        ("order-service-alo ≥ 10 x seed-naive", ratio("order-service-alo", "seed-naive", 10)),
+        ("order-service-alo ≥ 10 x faststream-plain", ratio("order-service-alo", "faststream-plain", 10)),
+        (
+            "order-service-alo ≥ 0.6 x aiokafka-batch-copier",
+            ratio("order-service-alo", "aiokafka-batch-copier", 0.6),
+        ),
+        ("order-service-eos ≥ 0.8 x order-service-alo", ratio("order-service-eos", "order-service-alo", 0.8)),
+        (
+            "p99 at half load ≤ 50 ms (at-least-once)",
+            f"{half.latency_p99_ms:.0f} ms (p50 {half.latency_p50_ms:.0f} ms) — "
+            f"{'met' if (half.latency_p99_ms or 1e9) <= 50 else 'not met'}",
+        ),
+        ("peak RSS of the service ≤ 200 MB", f"{peak:.0f} MB — {'met' if peak <= 200 else 'not met'}"),
+    ]
+    return "| target | result |\n|---|---|\n" + "\n".join(f"| {t} | {r} |" for t, r in rows)
+
+
 def chart(runs: list[Run], path: Path) -> None:
     shown = [r for r in runs if not r.name.endswith("half-load")]
     fig, ax = plt.subplots(figsize=(9, 4.5))
@@ -96,7 +123,21 @@ def write_results(runs: list[Run], requested: int, *, out_dir: Path, docs: bool)
         (out_dir / name).write_text(json.dumps(result, indent=2) + "\n")
     print(table(runs))
     if docs:
-        chart(runs, ROOT / "docs" / "benchmarks.png")
-        text = DOCS.read_text()
-        generated = f"{START}\n{table(runs)}\n\n![throughput](benchmarks.png)\n{END}"
-        DOCS.write_text(re.sub(re.escape(START) + ".*?" + re.escape(END), generated, text, flags=re.DOTALL))
+        render_docs(runs, result["machine"])  # type: ignore[arg-type]
+
+
+def render_docs(runs: list[Run], machine_info: dict[str, object]) -> None:
+    chart(runs, ROOT / "docs" / "benchmarks.png")
+    about = ", ".join(f"{k}: {v}" for k, v in machine_info.items())
+    generated = (
+        f"{START}\n{table(runs)}\n\n![throughput](benchmarks.png)\n\n### Targets\n\n{targets(runs)}\n\n"
+        f"Machine: {about}.\n{END}"
+    )
+    text = DOCS.read_text()
+    DOCS.write_text(re.sub(re.escape(START) + ".*?" + re.escape(END), generated, text, flags=re.DOTALL))
+
+
+if __name__ == "__main__":
+    # Re-render docs/benchmarks.md from bench/results/latest.json.
+    latest = json.loads((ROOT / "bench" / "results" / "latest.json").read_text())
+    render_docs([Run(**r) for r in latest["runs"]], latest["machine"])
