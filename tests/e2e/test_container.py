@@ -6,6 +6,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from collections.abc import AsyncIterator
 
 import pytest
 from testcontainers.core.container import DockerContainer
@@ -68,80 +69,80 @@ async def wait_healthy(container_id: str) -> None:
     await eventually(status, until=lambda s: s == "healthy", timeout=90, interval=1, what="container healthy")
 
 
+@pytest.fixture
+async def healthy_service(
+    service_image: str, network: Network, topics: dict[str, str]
+) -> AsyncIterator[tuple[str, int]]:
+    """The service container, once Docker reports it healthy: its id and published port."""
+    service, port = start_service(service_image, network, topics)
+    try:
+        container_id = service.get_wrapped_container().id
+        await wait_healthy(container_id)
+        yield container_id, port
+    finally:
+        service.stop()
+
+
 async def test_the_container_processes_orders_as_non_root_and_reports_ready(
-    service_image: str,
-    network: Network,
+    healthy_service: tuple[str, int],
     kafka_on_network: tuple[DockerContainer, str],
     topics: dict[str, str],
 ) -> None:
     kafka, bootstrap = kafka_on_network
-    service, port = start_service(service_image, network, topics)
-    container_id = service.get_wrapped_container().id
-    try:
-        await wait_healthy(container_id)
-        assert docker("exec", container_id, "id", "-u") != "0", "runs as non-root"
-        assert health(port, "/health/live") == 200
-        orders = valid_orders(500, prefix="e2e")
-        await produce(bootstrap, topics["input"], orders)
-        output = await read_all(bootstrap, topics["output"], expected=len(orders))
-        assert sorted(order_ids(output)) == sorted(k.decode() for k, _, _ in orders)
+    container_id, port = healthy_service
+    assert docker("exec", container_id, "id", "-u") != "0", "runs as non-root"
+    assert health(port, "/health/live") == 200
+    orders = valid_orders(500, prefix="e2e")
+    await produce(bootstrap, topics["input"], orders)
+    output = await read_all(bootstrap, topics["output"], expected=len(orders))
+    assert sorted(order_ids(output)) == sorted(k.decode() for k, _, _ in orders)
 
-        kafka.get_wrapped_container().stop(timeout=20)
-        await eventually(
-            lambda: asyncio.to_thread(health, port, "/health/ready"),
-            until=lambda s: s == 503,
-            timeout=60,
-            what="ready 503 with Kafka stopped",
-        )
-        assert health(port, "/health/live") == 200, "alive while not ready"
-        kafka.get_wrapped_container().start()
-        await eventually(
-            lambda: asyncio.to_thread(health, port, "/health/ready"),
-            until=lambda s: s == 200,
-            timeout=120,
-            what="ready 200 once Kafka is back",
-        )
-    finally:
-        service.stop()
+    kafka.get_wrapped_container().stop(timeout=20)
+    await eventually(
+        lambda: asyncio.to_thread(health, port, "/health/ready"),
+        until=lambda s: s == 503,
+        timeout=60,
+        what="ready 503 with Kafka stopped",
+    )
+    assert health(port, "/health/live") == 200, "alive while not ready"
+    kafka.get_wrapped_container().start()
+    await eventually(
+        lambda: asyncio.to_thread(health, port, "/health/ready"),
+        until=lambda s: s == 200,
+        timeout=120,
+        what="ready 200 once Kafka is back",
+    )
 
 
 async def test_docker_stop_mid_stream_exits_zero_and_a_restart_loses_and_duplicates_nothing(
-    service_image: str,
-    network: Network,
+    healthy_service: tuple[str, int],
     kafka_on_network: tuple[DockerContainer, str],
     topics: dict[str, str],
 ) -> None:
     _, bootstrap = kafka_on_network
-    service, _ = start_service(service_image, network, topics)
-    container_id = service.get_wrapped_container().id
-    try:
-        await wait_healthy(container_id)
-        orders = valid_orders(20_000, prefix="stop")
-        producing = asyncio.create_task(produce_paced(bootstrap, topics["input"], orders, chunk=200))
+    container_id, _ = healthy_service
+    orders = valid_orders(20_000, prefix="stop")
+    producing = asyncio.create_task(produce_paced(bootstrap, topics["input"], orders, chunk=200))
 
-        async def processed() -> int:
-            return await record_count(bootstrap, topics["output"])
+    async def processed() -> int:
+        return await record_count(bootstrap, topics["output"])
 
-        await eventually(
-            processed, until=lambda n: n >= 2_000, timeout=120, interval=0.05, what="processing under way"
-        )
-        started = time.monotonic()
-        docker("stop", "-t", str(GRACE_S), container_id)
-        stop_s = time.monotonic() - started
-        exit_code = docker("inspect", "--format", "{{.State.ExitCode}}", container_id)
-        at_stop = await processed()
-        print(
-            f"docker stop took {stop_s:.1f}s, exit code {exit_code}, after {at_stop} of {len(orders)} outputs"
-        )
-        assert at_stop < len(orders), "the stop landed mid-stream"
-        assert exit_code == "0"
-        assert stop_s < GRACE_S
-        await producing
-        docker("start", container_id)
-        output = await read_all(bootstrap, topics["output"], expected=len(orders), timeout=180)
-        counts = Counter(order_ids(output))
-        assert set(counts) == {k.decode() for k, _, _ in orders}, "nothing lost"
-        assert {k: n for k, n in counts.items() if n > 1} == {}, "nothing duplicated"
-        assert all(json.loads(r.value)["status"] == "processed" for r in output)
-    finally:
-        service.stop()
+    await eventually(
+        processed, until=lambda n: n >= 2_000, timeout=120, interval=0.05, what="processing under way"
+    )
+    started = time.monotonic()
+    docker("stop", "-t", str(GRACE_S), container_id)
+    stop_s = time.monotonic() - started
+    exit_code = docker("inspect", "--format", "{{.State.ExitCode}}", container_id)
+    at_stop = await processed()
+    print(f"docker stop took {stop_s:.1f}s, exit code {exit_code}, after {at_stop} of {len(orders)} outputs")
+    assert at_stop < len(orders), "the stop landed mid-stream"
+    assert exit_code == "0"
+    assert stop_s < GRACE_S
+    await producing
+    docker("start", container_id)
+    output = await read_all(bootstrap, topics["output"], expected=len(orders), timeout=180)
+    counts = Counter(order_ids(output))
+    assert set(counts) == {k.decode() for k, _, _ in orders}, "nothing lost"
+    assert {k: n for k, n in counts.items() if n > 1} == {}, "nothing duplicated"
+    assert all(json.loads(r.value)["status"] == "processed" for r in output)
