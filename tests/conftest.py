@@ -87,9 +87,9 @@ def kafka_container_env(host_port: int, alias: str) -> dict[str, str]:
 def announce(config: pytest.Config, message: str) -> None:
     """A line in the test output even when the test passes: which Kafka the run uses matters."""
     logger.info(message)
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"[kafka] {message}")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        print(f"\n[kafka] {message}", flush=True)
 
 
 @pytest.fixture(scope="session")
@@ -117,9 +117,8 @@ def kafka(pytestconfig: pytest.Config) -> Iterator[str]:
     bootstrap = f"localhost:{port}"
     try:
         wait_for_kafka(bootstrap)
-        logger.info(
-            "Kafka container %s is ready at %s", container.get_wrapped_container().short_id, bootstrap
-        )
+        short_id = container.get_wrapped_container().short_id
+        announce(pytestconfig, f"Kafka container {short_id} ready at {bootstrap}")
         yield bootstrap
     finally:
         container.stop()
