@@ -109,6 +109,9 @@ def _subscribe(
     subscriber = router.subscriber(
         topic,
         group_id=group_id,
+        group_instance_id=(
+            f"{consumer.group_instance_id}-{topic}" if consumer.group_instance_id is not None else None
+        ),
         batch=True,
         max_records=consumer.max_batch_records,
         batch_timeout_ms=consumer.batch_timeout_ms,

@@ -48,6 +48,8 @@ class TopicSettings(BaseModel):
 
 class ConsumerSettings(BaseModel):
     group_id: str = Field("order-service", min_length=1)
+    # Static membership: a stable id per instance (e.g. the pod name) avoids rebalances on restarts.
+    group_instance_id: str | None = None
     max_batch_records: Annotated[int, Field(gt=0, le=100_000)] = 1000
     batch_timeout_ms: Positive = 100
     session_timeout_ms: Positive = 10_000

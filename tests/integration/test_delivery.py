@@ -78,3 +78,19 @@ async def test_sigterm_mid_stream_loses_nothing_and_duplicates_nothing(
     counts = await run_with_restart(kafka, topics, service, how="term")
     duplicates = {order: n for order, n in counts.items() if n > 1}
     assert duplicates == {}
+
+
+async def test_static_membership_restart_resumes_where_it_stopped(
+    kafka: str, topics: ServiceTopics, service: Service
+) -> None:
+    first, second = valid_orders(300, prefix="static-a"), valid_orders(300, prefix="static-b")
+    instance = service(consumer__group_instance_id="pod-0")
+    instance.start()
+    await produce(kafka, topics.input, first)
+    await read_all(kafka, topics.output, expected=len(first))
+    assert instance.terminate() == 0
+    instance.start()  # same instance id: the broker keeps its partitions for the session timeout
+    await produce(kafka, topics.input, second)
+    output = await read_all(kafka, topics.output, expected=len(first) + len(second))
+    assert sorted(order_ids(output)) == sorted(k.decode() for k, _, _ in first + second)
+    await all_committed(kafka, topics)
