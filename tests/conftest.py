@@ -3,12 +3,13 @@
 import asyncio
 import logging
 import os
-import socket
 import time
 from collections.abc import Iterator
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
+
+from tests.support.service import free_port
 
 KAFKA_VERSION = "4.4.0"
 DEFAULT_IMAGE = f"apache/kafka:{KAFKA_VERSION}"
@@ -27,13 +28,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
         if "/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.e2e)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 async def _metadata_ok(bootstrap: str) -> bool:
@@ -106,7 +100,7 @@ def kafka(pytestconfig: pytest.Config) -> Iterator[str]:
         from tests.support.containers import publish_on_loopback
 
         image = os.environ.get("KAFKA_IMAGE", DEFAULT_IMAGE)
-        port = _free_port()
+        port = free_port()
         container = publish_on_loopback(DockerContainer(image), 9092, port)
         for key, value in kafka_container_env(port, alias="localhost").items():
             container.with_env(key, value)

@@ -62,13 +62,15 @@ def create_app(
     observed = build_observability(tracer_provider)
     sink = ProducerSink(lambda: build_producer(settings))
     group = settings.consumer.group_id
-    pipelines = [build_pipeline(settings, sink, group_id=group, observed=observed)]
-    if settings.retry.topic_enabled:
-        pipelines.append(
-            build_pipeline(settings, sink, group_id=retry_group(settings), observed=observed, delayed=True)
-        )
+    pipeline = build_pipeline(settings, sink, group_id=group, observed=observed)
+    retry_pipeline = (
+        build_pipeline(settings, sink, group_id=retry_group(settings), observed=observed, delayed=True)
+        if settings.retry.topic_enabled
+        else None
+    )
+    pipelines = [p for p in (pipeline, retry_pipeline) if p is not None]
     membership = GroupMembership(observed.metrics, group)
-    broker = create_broker(settings, pipelines, membership, observed)
+    broker = create_broker(settings, pipeline, membership, observed, retry_pipeline)
     probe = ReadinessProbe(
         lambda: AIOKafkaAdminClient(**client_kwargs(settings.kafka)),
         topics=[spec.name for spec in topic_specs(settings)],
@@ -100,9 +102,10 @@ def create_app(
 
 def create_broker(
     settings: Settings,
-    pipelines: list[DeliveryPipeline],
+    pipeline: DeliveryPipeline,
     membership: GroupMembership,
     observed: Observability,
+    retry_pipeline: DeliveryPipeline | None = None,
 ) -> KafkaBroker:
     """The broker with the order subscribers (input, and retry topic when enabled)."""
     kafka = settings.kafka
@@ -125,15 +128,16 @@ def create_broker(
         # FastStream's per-batch "Received"/"Processed" lines are debug detail here.
         log_level=logging.DEBUG,
     )
-    membership.chain(pipelines[0].rebalance_listener())
-    for pipeline, group in zip(pipelines, (settings.consumer.group_id, retry_group(settings)), strict=False):
-        observed.metrics.watch_lag(group, _consumer_of(pipeline), pipeline.committed)
+    membership.chain(pipeline.rebalance_listener())
+    observed.metrics.watch_lag(settings.consumer.group_id, _consumer_of(pipeline), pipeline.committed)
     retry = None
-    if len(pipelines) > 1:
-        retry_membership = GroupMembership(observed.metrics, retry_group(settings))
-        retry_membership.chain(pipelines[1].rebalance_listener())
-        retry = (pipelines[1], retry_membership)
-    broker.include_router(orders_router(settings, pipelines[0], membership, retry))
+    if retry_pipeline is not None:
+        group = retry_group(settings)
+        retry_membership = GroupMembership(observed.metrics, group)
+        retry_membership.chain(retry_pipeline.rebalance_listener())
+        observed.metrics.watch_lag(group, _consumer_of(retry_pipeline), retry_pipeline.committed)
+        retry = (retry_pipeline, retry_membership)
+    broker.include_router(orders_router(settings, pipeline, membership, retry))
     return broker
 
 
@@ -147,4 +151,4 @@ def create_test_broker(settings: Settings, sink: RecordSink) -> KafkaBroker:
     observed = build_observability()
     group = settings.consumer.group_id
     pipeline = build_pipeline(settings, sink, group_id=group, observed=observed)
-    return create_broker(settings, [pipeline], GroupMembership(observed.metrics, group), observed)
+    return create_broker(settings, pipeline, GroupMembership(observed.metrics, group), observed)

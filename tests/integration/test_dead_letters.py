@@ -7,7 +7,14 @@ from datetime import datetime
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from order_service.samples import malformed_corpus
-from tests.support.kafka import committed_and_end_offsets, delete_topics, produce, read_all, topic_exists
+from tests.support.kafka import (
+    committed_and_end_offsets,
+    delete_topics,
+    produce,
+    read_all,
+    topic_exists,
+    wait_all_committed,
+)
 from tests.support.orders import Record, order_ids, valid_orders
 from tests.support.service import ServiceProcess, ServiceTopics
 from tests.support.waiting import eventually
@@ -21,15 +28,6 @@ def interleave(valid: list[Record], bad: list[Record], seed: int = 11) -> list[R
     for record in bad:
         records.insert(rng.randrange(len(records) + 1), record)
     return records
-
-
-async def all_committed(kafka: str, topics: ServiceTopics) -> None:
-    await eventually(
-        lambda: committed_and_end_offsets(kafka, topics.input, topics.group),
-        until=lambda ce: ce[0] == ce[1],
-        timeout=60,
-        what="committed == end offsets",
-    )
 
 
 async def test_each_malformed_record_is_dead_lettered_once_with_its_bytes_and_envelope(
@@ -69,7 +67,7 @@ async def test_each_malformed_record_is_dead_lettered_once_with_its_bytes_and_en
         assert 0 < len(envelope["dlq.error.message"]) <= 512
         assert envelope["dlq.attempts"] == "1"
         assert datetime.fromisoformat(envelope["dlq.failed.at"]).utcoffset() is not None
-    await all_committed(kafka, topics)
+    await wait_all_committed(kafka, topics.input, topics.group)
 
 
 async def test_failed_dead_letter_publish_is_not_committed_and_is_retried(
@@ -109,5 +107,5 @@ async def test_failed_dead_letter_publish_is_not_committed_and_is_retried(
     assert ("trace", b"keep-me") in dead[0].headers
     processed = await read_all(kafka, topics.output, expected=len(warmup) + len(after))
     assert set(order_ids(processed)) == {k.decode() for k, _, _ in warmup + after}, "nothing lost"
-    await all_committed(kafka, topics)
+    await wait_all_committed(kafka, topics.input, topics.group)
     print(f"DLQ publish attempts that failed and were retried: {await retries_logged()}")

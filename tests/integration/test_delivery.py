@@ -5,19 +5,18 @@ import json
 from collections import Counter
 from collections.abc import Callable
 
-from tests.support.kafka import committed_and_end_offsets, produce, produce_paced, read_all, record_count
+from tests.support.kafka import (
+    produce,
+    produce_paced,
+    read_all,
+    record_count,
+    wait_all_committed,
+)
 from tests.support.orders import ids_by_partition, order_ids, valid_orders
 from tests.support.service import ServiceProcess, ServiceTopics
 from tests.support.waiting import eventually
 
 Service = Callable[..., ServiceProcess]
-
-
-async def all_committed(kafka: str, topics: ServiceTopics) -> None:
-    async def offsets() -> tuple[dict[int, int | None], dict[int, int]]:
-        return await committed_and_end_offsets(kafka, topics.input, topics.group)
-
-    await eventually(offsets, until=lambda ce: ce[0] == ce[1], timeout=60, what="committed == end offsets")
 
 
 async def test_ten_thousand_orders_come_out_once_each_keyed_and_in_input_order(
@@ -36,7 +35,7 @@ async def test_ten_thousand_orders_come_out_once_each_keyed_and_in_input_order(
     # Same key, same partitioner, same partition count: output partition p replays input partition p.
     inputs = await read_all(kafka, topics.input, expected=len(orders))
     assert ids_by_partition(output) == ids_by_partition(inputs)
-    await all_committed(kafka, topics)
+    await wait_all_committed(kafka, topics.input, topics.group)
     assert instance.terminate() == 0
 
 
@@ -60,7 +59,7 @@ async def run_with_restart(kafka: str, topics: ServiceTopics, service: Service, 
     await producing
     service().start()
     output = await read_all(kafka, topics.output, expected=len(orders), timeout=180)
-    await all_committed(kafka, topics)
+    await wait_all_committed(kafka, topics.input, topics.group)
     counts = Counter(order_ids(output))
     assert set(counts) == {key.decode() for key, _, _ in orders}, "no order is lost"
     return counts
@@ -93,4 +92,4 @@ async def test_static_membership_restart_resumes_where_it_stopped(
     await produce(kafka, topics.input, second)
     output = await read_all(kafka, topics.output, expected=len(first) + len(second))
     assert sorted(order_ids(output)) == sorted(k.decode() for k, _, _ in first + second)
-    await all_committed(kafka, topics)
+    await wait_all_committed(kafka, topics.input, topics.group)

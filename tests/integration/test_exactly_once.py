@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from order_service.samples import malformed_corpus
-from tests.support.kafka import committed_and_end_offsets, produce, read_all
+from tests.support.kafka import committed_and_end_offsets, produce, read_all, wait_all_committed
 from tests.support.orders import Record, valid_orders
 from tests.support.service import ServiceProcess, ServiceTopics
 from tests.support.waiting import eventually
@@ -46,12 +46,7 @@ async def wait_progress(kafka: str, topics: ServiceTopics, at_least: int, timeou
 
 
 async def assert_exactly_once_in_order(kafka: str, topics: ServiceTopics, inputs: list[Record]) -> None:
-    await eventually(
-        lambda: committed_and_end_offsets(kafka, topics.input, topics.group),
-        until=lambda ce: ce[0] == ce[1],
-        timeout=120,
-        what="all input committed",
-    )
+    await wait_all_committed(kafka, topics.input, topics.group, timeout=120)
     invalid = {key for key, _, _ in inputs if b"-bad-" in key}
     keys = {key.decode() for key, _, _ in inputs if key not in invalid}
     processed = await read_all(kafka, topics.output, expected=len(inputs) - len(invalid))
@@ -113,12 +108,7 @@ async def test_a_zombie_instance_is_fenced_and_commits_no_duplicate(
     zombie.signal(signal.SIGSTOP)
     await producing
     # Only the survivor can commit now: all input committed means it took the zombie's partitions.
-    await eventually(
-        lambda: committed_and_end_offsets(kafka, topics.input, topics.group),
-        until=lambda ce: ce[0] == ce[1],
-        timeout=120,
-        what="the survivor to take over every partition",
-    )
+    await wait_all_committed(kafka, topics.input, topics.group, timeout=120)
     zombie.signal(signal.SIGCONT)
     await produce(kafka, topics.input, second_wave)
     await assert_exactly_once_in_order(kafka, topics, first_wave + second_wave)

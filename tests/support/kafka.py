@@ -111,6 +111,16 @@ async def record_count(bootstrap: str, topic: str) -> int:
         await consumer.stop()
 
 
+async def wait_all_committed(bootstrap: str, topic: str, group_id: str, *, timeout: float = 60) -> None:
+    """Until the group's committed offsets on `topic` equal its end offsets."""
+    await eventually(
+        lambda: committed_and_end_offsets(bootstrap, topic, group_id),
+        until=lambda ce: ce[0] == ce[1],
+        timeout=timeout,
+        what=f"committed == end offsets of {topic} for {group_id}",
+    )
+
+
 async def committed_and_end_offsets(
     bootstrap: str, topic: str, group_id: str
 ) -> tuple[dict[int, int | None], dict[int, int]]:

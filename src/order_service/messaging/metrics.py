@@ -18,8 +18,6 @@ class PipelineMetrics:
     """One set of metrics, named `<namespace>_...`, shared by the pipelines of one service."""
 
     def __init__(self, registry: CollectorRegistry, namespace: str) -> None:
-        self.registry = registry
-        self.namespace = namespace
 
         def counter(name: str, doc: str, labels: Sequence[str] = ()) -> Counter:
             return Counter(name, doc, labels, namespace=namespace, registry=registry)
