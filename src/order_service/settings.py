@@ -1,10 +1,12 @@
 """Service settings, read from ORDER_SERVICE_* environment variables and an optional .env file."""
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     Field,
     ImportString,
@@ -22,18 +24,61 @@ NESTED_DELIMITER = "__"
 Positive = Annotated[int, Field(gt=0)]
 
 
+def _readable_file(path: Path | None) -> Path | None:
+    if path is not None and not os.access(path, os.R_OK):
+        raise ValueError(
+            f"{path} does not exist or is not readable" if path.exists() else f"{path} not found"
+        )
+    return path
+
+
+ReadableFile = Annotated[Path | None, AfterValidator(_readable_file)]
+
+
 class KafkaSettings(BaseModel):
-    bootstrap_servers: str = Field("localhost:9092", min_length=1)
+    # A comma-separated list in the environment; each entry host:port.
+    bootstrap_servers: Annotated[tuple[str, ...], NoDecode] = ("localhost:9092",)
     client_id: str = "order-service"
     request_timeout_ms: Positive = 30_000
+    # How long start-up waits for the cluster to answer before giving up.
+    connect_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
-    ssl_cafile: Path | None = None
-    ssl_certfile: Path | None = None
-    ssl_keyfile: Path | None = None
+    ssl_cafile: ReadableFile = None
+    ssl_certfile: ReadableFile = None
+    ssl_keyfile: ReadableFile = None
     ssl_password: SecretStr | None = None
+
+    @field_validator("bootstrap_servers", mode="before")
+    @classmethod
+    def _split_bootstrap(cls, value: Any) -> Any:
+        entries = [v.strip() for v in value.split(",")] if isinstance(value, str) else value
+        for entry in entries:
+            host, _, port = str(entry).rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{entry!r} is not host:port (a comma-separated list is expected)")
+        if not entries:
+            raise ValueError("at least one host:port is needed")
+        return tuple(entries)
+
+    @model_validator(mode="after")
+    def _credentials_for_the_protocol(self) -> Self:
+        var = f"{ENV_PREFIX}KAFKA{NESTED_DELIMITER}"
+        if self.security_protocol.startswith("SASL"):
+            missing = [
+                f"{var}{name.upper()}"
+                for name in ("sasl_mechanism", "sasl_username", "sasl_password")
+                if not getattr(self, name)
+            ]
+            if missing:
+                raise ValueError(
+                    f"{var}SECURITY_PROTOCOL={self.security_protocol} needs {', '.join(missing)}"
+                )
+        if self.ssl_keyfile is not None and self.ssl_certfile is None:
+            raise ValueError(f"{var}SSL_KEYFILE is set: set {var}SSL_CERTFILE too")
+        return self
 
 
 class TopicSettings(BaseModel):
@@ -56,6 +101,8 @@ class ConsumerSettings(BaseModel):
     heartbeat_interval_ms: Positive = 3_000
     max_poll_interval_ms: Positive = 300_000
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+    # A consumer that has not joined its group this long after start ends the process.
+    join_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
 
 
 class ProducerSettings(BaseModel):
@@ -94,6 +141,8 @@ class ProcessingSettings(BaseModel):
     max_error_message_chars: Annotated[int, Field(ge=32)] = 512
     retry_backoff_ms: Positive = 500
     max_retry_backoff_ms: Positive = 30_000
+    # A partition behind its log end with no commit for this long is reported as stalled.
+    stall_after_s: Annotated[float, Field(gt=0)] = 60.0
 
     @field_validator("accepted_currencies", mode="before")
     @classmethod

@@ -6,18 +6,18 @@ from order_service.settings import ConfigurationError, load_settings
 
 
 def test_nested_settings_come_from_prefixed_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ORDER_SERVICE_KAFKA__BOOTSTRAP_SERVERS", "broker-1:9092,broker-2:9092")
+    monkeypatch.setenv("ORDER_SERVICE_KAFKA__BOOTSTRAP_SERVERS", "broker-1:9092, broker-2:9092")
     monkeypatch.setenv("ORDER_SERVICE_CONSUMER__GROUP_ID", "orders-eu")
     monkeypatch.setenv("ORDER_SERVICE_PROCESSING__ACCEPTED_CURRENCIES", "eur, chf")
     settings = load_settings()
-    assert settings.kafka.bootstrap_servers == "broker-1:9092,broker-2:9092"
+    assert settings.kafka.bootstrap_servers == ("broker-1:9092", "broker-2:9092")
     assert settings.consumer.group_id == "orders-eu"
     assert settings.processing.accepted_currencies == {"EUR", "CHF"}
 
 
 def test_defaults_without_environment() -> None:
     settings = load_settings()
-    assert settings.kafka.bootstrap_servers == "localhost:9092"
+    assert settings.kafka.bootstrap_servers == ("localhost:9092",)
     assert (settings.topics.input, settings.topics.output, settings.topics.dead_letter) == (
         "orders.created",
         "orders.processed",
@@ -50,3 +50,33 @@ def test_secrets_are_masked_in_the_settings_repr(monkeypatch: pytest.MonkeyPatch
     settings = load_settings()
     assert "hunter2" not in repr(settings)
     assert settings.secret_values() == ["hunter2"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("ORDER_SERVICE_KAFKA__BOOTSTRAP_SERVERS", "xx"),
+        ("ORDER_SERVICE_KAFKA__BOOTSTRAP_SERVERS", "broker-1:9092,broker-2"),
+        ("ORDER_SERVICE_KAFKA__BOOTSTRAP_SERVERS", "broker-1:99999"),
+        ("ORDER_SERVICE_KAFKA__SSL_CAFILE", "/nonexistent/ca.pem"),
+        ("ORDER_SERVICE_KAFKA__SSL_CERTFILE", "/nonexistent/client.pem"),
+        ("ORDER_SERVICE_KAFKA__CONNECT_TIMEOUT_S", "0"),
+    ],
+)
+def test_bad_connection_settings_fail_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigurationError) as failed:
+        load_settings()
+    assert f"{variable}:" in str(failed.value)
+
+
+def test_sasl_without_credentials_names_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORDER_SERVICE_KAFKA__SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("ORDER_SERVICE_KAFKA__SASL_MECHANISM", "SCRAM-SHA-512")
+    monkeypatch.setenv("ORDER_SERVICE_KAFKA__SASL_USERNAME", "order-service")
+    with pytest.raises(ConfigurationError) as failed:
+        load_settings()
+    assert "ORDER_SERVICE_KAFKA__SASL_PASSWORD" in str(failed.value)
+    assert "ORDER_SERVICE_KAFKA__SASL_USERNAME" not in str(failed.value).split("needs", 1)[1]
