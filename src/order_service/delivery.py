@@ -17,6 +17,9 @@ from order_service.messaging.transactional_producers import PartitionProducers
 from order_service.observability import Observability
 from order_service.settings import Settings
 
+# aiokafka's default; start-up raises it to what a dead letter of the largest input record needs.
+DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024
+
 
 def build_producer(settings: Settings, **extra: Any) -> AIOKafkaProducer:
     """An idempotent acks=all producer; `extra` adds e.g. a transactional id."""
@@ -56,7 +59,13 @@ def record_handler(settings: Settings, group_id: str, observed: Observability) -
 
 
 def build_pipeline(
-    settings: Settings, sink: RecordSink, *, group_id: str, observed: Observability, delayed: bool = False
+    settings: Settings,
+    sink: RecordSink,
+    *,
+    group_id: str,
+    observed: Observability,
+    sizing: dict[str, int],
+    delayed: bool = False,
 ) -> DeliveryPipeline:
     """The pipeline for one subscriber; `delayed` ones wait for each record's retry due time."""
     processing = settings.processing
@@ -64,7 +73,10 @@ def build_pipeline(
     if processing.guarantee == "exactly_once":
         producers = PartitionProducers(
             lambda txn_id: build_producer(
-                settings, transactional_id=txn_id, transaction_timeout_ms=processing.transaction_timeout_ms
+                settings,
+                transactional_id=txn_id,
+                transaction_timeout_ms=processing.transaction_timeout_ms,
+                **sizing,
             ),
             # The group id is the application id: instances of one application share it.
             app_id=group_id,
@@ -76,6 +88,8 @@ def build_pipeline(
             metrics=observed.metrics,
             commit_interval_ms=processing.commit_interval_ms,
             commit_timeout_ms=processing.commit_timeout_ms,
+            retry_backoff_ms=processing.retry_backoff_ms,
+            max_retry_backoff_ms=processing.max_retry_backoff_ms,
             gate=gate,
         )
     return BatchPipeline(

@@ -22,6 +22,9 @@ def health_routes(probe: ReadinessProbe) -> list[tuple[str, Any]]:
     async def ready(scope: Any) -> AsgiResponse:
         readiness = await probe.check()
         status = "ready" if readiness.ready else "not ready"
-        return _json(200 if readiness.ready else 503, {"status": status, "reason": readiness.reason})
+        body: dict[str, Any] = {"status": status, "reason": readiness.reason}
+        if readiness.blocked:
+            body["blocked"] = list(readiness.blocked)
+        return _json(200 if readiness.ready else 503, body)
 
     return [("/health/live", live), ("/health/ready", ready)]

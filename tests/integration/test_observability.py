@@ -2,18 +2,17 @@
 
 import asyncio
 import json
-import urllib.request
 from collections.abc import Callable
 
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from prometheus_client.parser import text_string_to_metric_families
 
 from order_service.bootstrap import create_app
 from order_service.samples import malformed_corpus
 from order_service.settings import load_settings
+from tests.support.http import scrape, total
 from tests.support.kafka import produce, read_all
 from tests.support.orders import Record, valid_orders
 from tests.support.service import ServiceProcess, ServiceTopics
@@ -28,29 +27,6 @@ def mixed_orders(count: int, every: int) -> tuple[list[Record], int]:
         records[i] = (f"bad-{i}".encode(), corpus[i % len(corpus)].value, [])
         invalid += 1
     return records, invalid
-
-
-def scrape(port: int) -> dict[str, list[tuple[str, dict[str, str], float]]]:
-    """Metric families by name; empty while the server is not up yet."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-            text = response.read().decode()
-    except OSError:
-        return {}
-    return {
-        family.name: [(s.name, s.labels, s.value) for s in family.samples]
-        for family in text_string_to_metric_families(text)
-    }
-
-
-def total(
-    metrics: dict[str, list[tuple[str, dict[str, str], float]]], family: str, sample: str, **labels: str
-) -> float:
-    return sum(
-        value
-        for name, sample_labels, value in metrics.get(family, [])
-        if name == sample and all(sample_labels.get(k) == v for k, v in labels.items())
-    )
 
 
 async def test_metrics_show_lag_falling_to_zero_and_count_every_outcome(

@@ -10,21 +10,28 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from tests.support.waiting import eventually
 
 
+def hosts(bootstrap: str) -> list[str]:
+    """aiokafka takes a string as one host: a comma-separated bootstrap list must be split."""
+    return [h.strip() for h in bootstrap.split(",") if h.strip()]
+
+
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-async def create_topics(bootstrap: str, names: Iterable[str], *, partitions: int) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def create_topics(
+    bootstrap: str, names: Iterable[str], *, partitions: int, replication_factor: int = 1
+) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=hosts(bootstrap))
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(name, partitions, 1) for name in names])
+        await admin.create_topics([NewTopic(name, partitions, replication_factor) for name in names])
     finally:
         await admin.close()
 
 
 async def delete_topics(bootstrap: str, names: Iterable[str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=hosts(bootstrap))
     await admin.start()
     try:
         await admin.delete_topics(list(names))
@@ -33,7 +40,7 @@ async def delete_topics(bootstrap: str, names: Iterable[str]) -> None:
 
 
 async def topic_exists(bootstrap: str, name: str) -> bool:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=hosts(bootstrap))
     await admin.start()
     try:
         return name in await admin.list_topics()
@@ -45,9 +52,12 @@ async def produce(
     bootstrap: str,
     topic: str,
     records: Sequence[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]],
+    **options: Any,
 ) -> None:
     """Send (key, value, headers) records with an idempotent, acks=all producer and wait for every ack."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=hosts(bootstrap), acks="all", enable_idempotence=True, linger_ms=5, **options
+    )
     await producer.start()
     try:
         futures = [await producer.send(topic, value=v, key=k, headers=h) for k, v, h in records]
@@ -67,7 +77,7 @@ async def read_all(bootstrap: str, topic: str, *, expected: int, timeout: float 
     """Read a topic from the beginning until at least `expected` records arrived (read_committed)."""
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=bootstrap,
+        bootstrap_servers=hosts(bootstrap),
         group_id=None,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -101,7 +111,7 @@ async def read_all(bootstrap: str, topic: str, *, expected: int, timeout: float 
 
 async def record_count(bootstrap: str, topic: str) -> int:
     """Records on a topic, from its end offsets (exact for non-transactional topics)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    consumer = AIOKafkaConsumer(bootstrap_servers=hosts(bootstrap), group_id=None)
     await consumer.start()
     try:
         await consumer._client.force_metadata_update()
@@ -124,7 +134,9 @@ async def wait_all_committed(bootstrap: str, topic: str, group_id: str, *, timeo
 async def committed_and_end_offsets(
     bootstrap: str, topic: str, group_id: str
 ) -> tuple[dict[int, int | None], dict[int, int]]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=hosts(bootstrap), group_id=group_id, enable_auto_commit=False
+    )
     await consumer.start()
     try:
         partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]

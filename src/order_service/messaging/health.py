@@ -1,14 +1,17 @@
 """Liveness and readiness of a consumer service: broker reachable, topics present, group joined."""
 
 import asyncio
+import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.client import AIOKafkaClient
 
 from order_service.messaging.metrics import PipelineMetrics
+
+logger = logging.getLogger(__name__)
 
 
 class GroupMembership(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -16,8 +19,9 @@ class GroupMembership(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def __init__(self, metrics: PipelineMetrics, group: str) -> None:
         self._metrics = metrics
-        self._group = group
+        self._group = self.group = group
         self._inner: ConsumerRebalanceListener | None = None
+        self.baseline: Callable[[set[TopicPartition]], Awaitable[None]] | None = None
         self.joined = False
         self.assigned: frozenset[TopicPartition] = frozenset()
 
@@ -25,6 +29,7 @@ class GroupMembership(ConsumerRebalanceListener):  # type: ignore[misc]
         self._inner = inner
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self.assigned = self.assigned - revoked
         if self._inner is not None:
             await self._inner.on_partitions_revoked(revoked)
 
@@ -36,39 +41,53 @@ class GroupMembership(ConsumerRebalanceListener):  # type: ignore[misc]
         self._metrics.assigned.labels(self._group).set(len(assigned))
         if self._inner is not None:
             await self._inner.on_partitions_assigned(assigned)
+        if self.baseline is not None:
+            try:
+                await self.baseline(assigned)
+            except Exception as exc:  # noqa: BLE001 - lag shows once the first fetch or commit lands
+                logger.warning("could not read the offsets of %s: %r", self._group, exc)
 
 
 @dataclass(frozen=True, slots=True)
 class Readiness:
     ready: bool
     reason: str
+    blocked: tuple[str, ...] = ()
 
 
 class ReadinessProbe:
-    """Asks the cluster for metadata (cached briefly) and combines it with group membership."""
+    """Ready = can make progress: every consumer in its group, no partition blocked, topics present,
+    and the leaders of the assigned partitions and the coordinators answer. Cached briefly.
+
+    A broker that leads none of our partitions and coordinates nothing of ours may be down.
+    """
 
     def __init__(
         self,
-        build_admin: Callable[[], AIOKafkaAdminClient],
+        build_client: Callable[[], AIOKafkaClient],
         *,
         topics: Sequence[str],
-        membership: GroupMembership,
+        memberships: Sequence[GroupMembership],
+        blocked: Callable[[], Mapping[TopicPartition, str]],
+        transactional_ids: Callable[[], Iterable[str]] = tuple,
         timeout_s: float = 3.0,
         cache_s: float = 1.0,
     ) -> None:
-        self._build_admin = build_admin
+        self._build_client = build_client
         self._topics = tuple(topics)
-        self._membership = membership
+        self._memberships = tuple(memberships)
+        self._blocked = blocked
+        self._transactional_ids = transactional_ids
         self._timeout_s = timeout_s
         self._cache_s = cache_s
-        self._admin: AIOKafkaAdminClient | None = None
+        self._client: AIOKafkaClient | None = None
         self._last: tuple[float, Readiness] | None = None
         self._lock = asyncio.Lock()
 
     async def stop(self) -> None:
-        if self._admin is not None:
-            await self._admin.close()
-            self._admin = None
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
     async def check(self) -> Readiness:
         async with self._lock:
@@ -78,18 +97,38 @@ class ReadinessProbe:
             return self._last[1]
 
     async def _probe(self) -> Readiness:
+        if waiting := [m.group for m in self._memberships if not m.joined]:
+            return Readiness(False, f"consumer has not joined group {', '.join(waiting)}")
+        if blocked := self._blocked():
+            lines = tuple(f"{tp.topic}-{tp.partition}: {why}" for tp, why in sorted(blocked.items()))
+            return Readiness(False, f"{len(lines)} partition(s) blocked", lines)
         try:
             async with asyncio.timeout(self._timeout_s):
-                if self._admin is None:
-                    admin = self._build_admin()
-                    await admin.start()
-                    self._admin = admin
-                existing = set(await self._admin.list_topics())
+                return await self._cluster_answers()
         except Exception as exc:  # noqa: BLE001 - any failure to get metadata means not ready
             await self.stop()
-            return Readiness(False, f"broker unreachable: {type(exc).__name__}")
-        if missing := [t for t in self._topics if t not in existing]:
+            return Readiness(False, f"cluster did not answer: {type(exc).__name__}")
+
+    async def _cluster_answers(self) -> Readiness:
+        if self._client is None:
+            client = self._build_client()
+            await client.bootstrap()
+            self._client = client
+        client = self._client
+        await client.force_metadata_update()
+        cluster = client.cluster
+        if missing := [t for t in self._topics if cluster.partitions_for_topic(t) is None]:
             return Readiness(False, f"missing topics: {', '.join(missing)}")
-        if not self._membership.joined:
-            return Readiness(False, "consumer has not joined its group")
+        for membership in self._memberships:
+            for tp in sorted(membership.assigned):
+                leader = cluster.leader_for_partition(tp)
+                if leader is None or leader < 0 or not await client.ready(leader):
+                    return Readiness(False, f"the leader of {tp.topic}-{tp.partition} does not answer")
+        coordinators = [(0, m.group) for m in self._memberships]
+        coordinators += [(1, txn_id) for txn_id in self._transactional_ids()]
+        for kind, key in coordinators:
+            if not await client.ready(await client.coordinator_lookup(kind, key)):
+                return Readiness(
+                    False, f"the {('group', 'transaction')[kind]} coordinator of {key} does not answer"
+                )
         return Readiness(True, "ok")

@@ -28,7 +28,20 @@ class PipelineMetrics:
         self.transactions = counter("transactions", "Kafka transactions by outcome", ["result"])
         self.commit_failures = counter("commit_failures", "Offset or transaction commits that failed")
         self.publish_failures = counter("publish_failures", "Outputs the broker did not acknowledge")
+        self.publish_refusals = counter(
+            "publish_refusals", "Publishes refused for good (too large, not authorized)", ["reason"]
+        )
+        self.blocked = Gauge(
+            "blocked_partitions",
+            "1 while an input partition is blocked by a refused publish",
+            ["topic", "partition", "reason"],
+            namespace=namespace,
+            registry=registry,
+        )
         self.rebalances = counter("rebalances", "Partition assignments received from the group")
+        self.stalls = counter(
+            "partition_stalls", "Partitions that stopped making progress (no commit while behind)", ["group"]
+        )
         self.assigned = Gauge(
             "assigned_partitions",
             "Input partitions assigned",
@@ -68,6 +81,24 @@ class PipelineMetrics:
     ) -> None:
         self._lag.sources[group] = (consumer, committed)
 
+    async def baseline(self, group: str, partitions: set[TopicPartition]) -> None:
+        """Committed and end offsets of newly assigned partitions: lag has a series from assignment on."""
+        source, committed = self._lag.sources[group]
+        consumer = source()
+        if consumer is None or not partitions:
+            return
+        tps = sorted(partitions)
+        starts = await consumer.beginning_offsets(tps)
+        for tp in tps:
+            offset = await consumer.committed(tp)
+            committed[tp] = starts[tp] if offset is None else offset
+        self._lag.ends.update(await consumer.end_offsets(tps))
+
+    def end_offset(self, consumer: AIOKafkaConsumer, tp: TopicPartition) -> int | None:
+        """The high watermark of the last fetch, or the end offset read at assignment."""
+        end: int | None = consumer.highwater(tp)
+        return end if end is not None else self._lag.ends.get(tp)
+
     def batch_done(self, records: Sequence[InputRecord], started: float) -> None:
         now = time.time()
         self.batch_size.observe(len(records))
@@ -86,6 +117,7 @@ class LagCollector(Collector):
     def __init__(self, namespace: str) -> None:
         self._name = f"{namespace}_consumer_lag_records"
         self.sources: dict[str, tuple[Callable[[], AIOKafkaConsumer | None], dict[TopicPartition, int]]] = {}
+        self.ends: dict[TopicPartition, int] = {}
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily(
@@ -95,6 +127,7 @@ class LagCollector(Collector):
             consumer = source()
             for tp in consumer.assignment() if consumer is not None else ():
                 end = consumer.highwater(tp)  # type: ignore[union-attr]
+                end = end if end is not None else self.ends.get(tp)
                 if end is not None and tp in committed:
                     family.add_metric([group, tp.topic, str(tp.partition)], max(0, end - committed[tp]))
         yield family

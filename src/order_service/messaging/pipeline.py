@@ -10,6 +10,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
+from order_service.messaging.backoff import PartitionBackoff, refusal
 from order_service.messaging.context import current_record
 from order_service.messaging.metrics import PipelineMetrics
 from order_service.messaging.rebalance import DrainBeforeRevoke
@@ -28,6 +29,7 @@ logger = logging.getLogger(__name__)
 class _PartitionProgress:
     sent: list[tuple[int, list[Awaitable[Any]]]] = field(default_factory=list)
     failed_at: int | None = None
+    error: BaseException | None = None
     commit_offset: int | None = None
     held: InputRecord | None = None
 
@@ -36,8 +38,8 @@ class BatchPipeline:
     """Runs each record of a batch through the handler, awaits the acks, then commits per partition.
 
     A record whose output is not acked is neither committed nor skipped: its partition is
-    rewound to it and it is processed again after a backoff. Later records of that partition
-    in the same batch are not sent, so outputs stay in input order.
+    rewound to it, paused for a backoff, and the record processed again; other partitions go on.
+    Later records of that partition in the same batch are not sent, so outputs stay in input order.
     """
 
     def __init__(
@@ -59,16 +61,22 @@ class BatchPipeline:
         self._retry_backoff_ms = retry_backoff_ms
         self._max_retry_backoff_ms = max_retry_backoff_ms
         self._consecutive_failures = 0
+        self.backoff = PartitionBackoff(
+            metrics=metrics, base_ms=retry_backoff_ms, max_ms=max_retry_backoff_ms
+        )
         # Held while a batch is in flight; a rebalance waits on it before giving partitions away.
         self.in_flight = asyncio.Lock()
         # The subscriber's consumer; None only under FastStream's in-memory test broker.
         self.consumer: Callable[[], AIOKafkaConsumer | None] = lambda: None
 
     def rebalance_listener(self) -> ConsumerRebalanceListener:
-        return DrainBeforeRevoke(self.in_flight)
+        return DrainBeforeRevoke(self.in_flight, on_revoked=self.backoff.forget)
 
     async def close(self) -> None:
         """Nothing is left open between batches in this mode."""
+
+    def transactional_ids(self) -> list[str]:
+        return []
 
     async def process(self, records: Sequence[InputRecord]) -> None:
         """Process one fetched batch and commit what was acked."""
@@ -80,9 +88,9 @@ class BatchPipeline:
             if consumer is None:
                 return
             committed = await self._commit(consumer, progress)
-            failed = self._rewind(consumer, progress)
+            self._rewind(consumer, progress)
         self._metrics.batch_done(records, started)
-        if failed or not committed:
+        if not committed:
             await self._back_off()
         else:
             self._consecutive_failures = 0
@@ -96,14 +104,10 @@ class BatchPipeline:
             try:
                 outputs = await self._handle(record)
                 acks = [await self._sink.send(out) for out in outputs]
-            except Exception:
-                logger.exception(
-                    "could not hand record %s-%s@%s to the producer; it will be retried",
-                    record.topic,
-                    record.partition,
-                    record.offset,
-                )
-                progress.failed_at = record.offset
+            except Exception as exc:  # noqa: BLE001 - the partition backs off and retries the record
+                self._metrics.publish_failures.inc()
+                _log_failure("could not hand record %s-%s@%s to the producer", record, exc)
+                progress.failed_at, progress.error = record.offset, exc
                 break
             progress.sent.append((record.offset, acks))
         return progress
@@ -116,8 +120,8 @@ class BatchPipeline:
                 error = next((e for a in record_acks if (e := _failure(a)) is not None), None)
                 if error is not None:
                     self._metrics.publish_failures.inc()
-                    logger.error("output of %s@%s was not acked: %r; it will be retried", tp, offset, error)
-                    p.failed_at = offset
+                    _log_failure("output of %s-%s@%s was not acked", (tp.topic, tp.partition, offset), error)
+                    p.failed_at, p.error = offset, error
                     break
                 p.commit_offset = offset + 1
 
@@ -135,18 +139,17 @@ class BatchPipeline:
             await _seek_to_committed(consumer, list(offsets))
             return False
         self.committed.update(offsets)
+        for tp, offset in offsets.items():
+            self.backoff.succeeded(tp, offset)
         return True
 
-    def _rewind(self, consumer: AIOKafkaConsumer, progress: dict[TopicPartition, _PartitionProgress]) -> bool:
+    def _rewind(self, consumer: AIOKafkaConsumer, progress: dict[TopicPartition, _PartitionProgress]) -> None:
         assigned = consumer.assignment()
-        failed = {tp: p.failed_at for tp, p in progress.items() if p.failed_at is not None}
-        for tp, offset in failed.items():
-            if tp in assigned:
-                consumer.seek(tp, offset)
         for tp, p in progress.items():
-            if self._gate is not None and p.held is not None and tp not in failed and tp in assigned:
+            if p.failed_at is not None and p.error is not None:
+                self.backoff.failed(consumer, tp, p.failed_at, p.error)
+            elif self._gate is not None and p.held is not None and tp in assigned:
                 self._gate.hold(consumer, p.held)
-        return bool(failed)
 
     async def _back_off(self) -> None:
         self._consecutive_failures += 1
@@ -155,6 +158,13 @@ class BatchPipeline:
             self._retry_backoff_ms * 2 ** min(self._consecutive_failures - 1, 16),
         )
         await asyncio.sleep(random.uniform(ceiling / 2, ceiling) / 1000)
+
+
+def _log_failure(what: str, where: Any, exc: BaseException) -> None:
+    # A refusal that retrying cannot fix is reported once, by the partition backoff.
+    coordinates = where if isinstance(where, tuple) else (where.topic, where.partition, where.offset)
+    level = logging.DEBUG if refusal(exc) else logging.WARNING
+    logger.log(level, what + "; it will be retried: %r", *coordinates, exc)
 
 
 def _failure(ack: Awaitable[Any]) -> BaseException | None:

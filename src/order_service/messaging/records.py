@@ -45,8 +45,11 @@ class DeliveryPipeline(Protocol):
 
     consumer: "Callable[[], Any]"
     committed: dict[Any, int]
+    backoff: Any
 
     def rebalance_listener(self) -> Any: ...
+
+    def transactional_ids(self) -> list[str]: ...
 
     async def process(self, records: Sequence[InputRecord]) -> None: ...
 

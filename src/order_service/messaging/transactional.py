@@ -10,6 +10,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import InvalidProducerEpoch, ProducerFenced
 
+from order_service.messaging.backoff import PartitionBackoff, refusal
 from order_service.messaging.context import current_record
 from order_service.messaging.metrics import PipelineMetrics
 from order_service.messaging.records import InputRecord, RecordHandler, group_by_partition
@@ -43,6 +44,8 @@ class TransactionalPipeline:
         metrics: PipelineMetrics,
         commit_interval_ms: int = 100,
         commit_timeout_ms: int = 30_000,
+        retry_backoff_ms: int = 500,
+        max_retry_backoff_ms: int = 30_000,
         gate: DelayGate | None = None,
     ) -> None:
         self._handle = handle
@@ -55,13 +58,21 @@ class TransactionalPipeline:
         self._interval_s = commit_interval_ms / 1000
         self._timeout_s = commit_timeout_ms / 1000
         self._open: dict[TopicPartition, _OpenTransaction] = {}
+        # Partitions whose producer was fenced: they are someone else's until the next assignment.
+        self._fenced: set[TopicPartition] = set()
         self._next: dict[TopicPartition, int] = {}
         self._ticker: asyncio.Task[None] | None = None
+        self.backoff = PartitionBackoff(
+            metrics=metrics, base_ms=retry_backoff_ms, max_ms=max_retry_backoff_ms
+        )
         self.in_flight = asyncio.Lock()
         self.consumer: Callable[[], AIOKafkaConsumer | None] = lambda: None
 
     def rebalance_listener(self) -> ConsumerRebalanceListener:
         return _TransactionalRebalance(self)
+
+    def transactional_ids(self) -> list[str]:
+        return self._producers.transactional_ids()
 
     async def process(self, records: Sequence[InputRecord]) -> None:
         consumer = self.consumer()
@@ -76,8 +87,10 @@ class TransactionalPipeline:
         self._metrics.batch_done(records, started)
 
     async def _add(self, tp: TopicPartition, records: list[InputRecord], consumer: Any) -> None:
+        if tp not in self._producers and not await self._reopen(tp, consumer):
+            return
         # Records fetched before a rewind or an assignment are stale: their offsets are behind.
-        fresh = [r for r in records if tp in self._producers and r.offset >= self._next.get(tp, 0)]
+        fresh = [r for r in records if r.offset >= self._next.get(tp, 0)]
         if self._gate is not None:
             fresh, held = self._gate.split(fresh)
             if held is not None and consumer is not None:
@@ -101,6 +114,17 @@ class TransactionalPipeline:
         except Exception as exc:  # noqa: BLE001 - any failure aborts the partition's transaction
             await self._abort(tp, consumer, exc)
 
+    async def _reopen(self, tp: TopicPartition, consumer: Any) -> bool:
+        """A partition we own lost its producer (a failed re-creation, or an open during an outage)."""
+        if consumer is None or tp in self._fenced or tp not in consumer.assignment():
+            return False
+        if failed := await self._producers.open([tp]):
+            logger.warning("could not open the producer of %s-%s: %r", tp.topic, tp.partition, failed[tp])
+            self.backoff.failed(consumer, tp, self._next.get(tp, 0), failed[tp])
+            return False
+        await self._rewind(tp, consumer)
+        return False  # what was fetched before the rewind is stale
+
     async def _commit_due(self, consumer: Any, *, force: bool = False) -> None:
         now = time.monotonic()
         due = [tp for tp, txn in self._open.items() if force or now - txn.started >= self._interval_s]
@@ -121,12 +145,13 @@ class TransactionalPipeline:
             self._metrics.commit_failures.inc()
             self._open.pop(tp)
             await self._producers.recreate(tp)
-            await self._rewind(tp, consumer)
+            await self._rewind(tp, consumer, TimeoutError("transaction commit timed out"))
         except Exception as exc:  # noqa: BLE001 - any failure aborts the partition's transaction
             await self._abort(tp, consumer, exc)
         else:
             self._open.pop(tp)
             self.committed[tp] = txn.next_offset
+            self.backoff.succeeded(tp, txn.next_offset)
             self._metrics.transactions.labels("committed").inc()
 
     async def _abort(self, tp: TopicPartition, consumer: Any, exc: BaseException) -> None:
@@ -134,17 +159,26 @@ class TransactionalPipeline:
         self._metrics.transactions.labels("aborted").inc()
         if isinstance(exc, FENCED):
             logger.warning("producer for %s was fenced: another instance owns the partition now", tp)
+            self._fenced.add(tp)
             await self._producers.close([tp])
             return
-        logger.error("transaction for %s failed, aborting and rewinding: %r", tp, exc)
+        # A refusal that retrying cannot fix is reported once, by the partition backoff.
+        level = logging.DEBUG if refusal(exc) else logging.WARNING
+        logger.log(level, "transaction for %s-%s failed, rewinding: %r", tp.topic, tp.partition, exc)
+        # Not abort_transaction(): after a failed send aiokafka's producer can stay stuck on
+        # OutOfOrderSequenceNumber (no KIP-360 epoch bump). A new producer with the same
+        # transactional.id aborts the open transaction at the coordinator and starts clean.
         try:
-            await self._producers[tp].abort_transaction()
-        except Exception:
-            logger.exception("abort for %s failed; re-creating its producer", tp)
             await self._producers.recreate(tp)
-        await self._rewind(tp, consumer)
+        except Exception as reopen_error:  # noqa: BLE001 - retried after the partition's backoff
+            logger.warning(
+                "could not re-create the producer of %s-%s: %r", tp.topic, tp.partition, reopen_error
+            )
+        await self._rewind(tp, consumer, exc)
 
-    async def _rewind(self, tp: TopicPartition, consumer: AIOKafkaConsumer | None) -> None:
+    async def _rewind(
+        self, tp: TopicPartition, consumer: AIOKafkaConsumer | None, cause: BaseException | None = None
+    ) -> None:
         if consumer is None or tp not in consumer.assignment():
             return
         committed = await consumer.committed(tp)
@@ -154,6 +188,8 @@ class TransactionalPipeline:
         else:
             consumer.seek(tp, committed)
         self._next[tp] = self.committed[tp] = committed
+        if cause is not None:
+            self.backoff.failed(consumer, tp, committed, cause)
 
     async def _commit_periodically(self) -> None:
         # Commits transactions that a quiet partition left open; busy ones commit in process().
@@ -167,9 +203,13 @@ class TransactionalPipeline:
 
     async def assigned(self, partitions: set[TopicPartition]) -> None:
         async with self.in_flight:
-            await self._producers.open(partitions)
+            self._fenced -= partitions
+            failed = await self._producers.open(partitions)
+            for tp, exc in failed.items():
+                # Opened again, and only then rewound, when its records arrive (_reopen).
+                logger.warning("could not open the producer of %s-%s: %r", tp.topic, tp.partition, exc)
             # Offsets are read only after our producers fenced the previous owner's transactions.
-            for tp in partitions:
+            for tp in partitions - failed.keys():
                 await self._rewind(tp, self.consumer())
 
     async def revoked(self, partitions: set[TopicPartition]) -> None:
@@ -177,6 +217,7 @@ class TransactionalPipeline:
             mine = [tp for tp in partitions if tp in self._open]
             await asyncio.gather(*(self._commit(tp, self.consumer()) for tp in mine))
             await self._producers.close(partitions)
+            self.backoff.forget(partitions)
             for tp in partitions:
                 self._next.pop(tp, None)
 

@@ -29,15 +29,24 @@ class PartitionProducers:
     def __contains__(self, tp: object) -> bool:
         return tp in self._producers
 
-    async def open(self, partitions: Iterable[TopicPartition]) -> None:
-        """Start (and so fence any previous owner of) a producer for each partition."""
-        await asyncio.gather(*(self._open(tp) for tp in partitions if tp not in self._producers))
+    def transactional_ids(self) -> list[str]:
+        return [transactional_id(self._app_id, tp) for tp in self._producers]
+
+    async def open(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, BaseException]:
+        """Start (and so fence any previous owner of) a producer for each partition; returns failures."""
+        wanted = [tp for tp in partitions if tp not in self._producers]
+        results = await asyncio.gather(*(self._open(tp) for tp in wanted), return_exceptions=True)
+        return {tp: r for tp, r in zip(wanted, results, strict=True) if isinstance(r, BaseException)}
 
     async def _open(self, tp: TopicPartition) -> None:
         producer = self._build(transactional_id(self._app_id, tp))
-        await producer.start()
-        # The producer id is fetched lazily; waiting for it completes the fencing now.
-        await producer._txn_manager.wait_for_pid()
+        try:
+            await producer.start()
+            # The producer id is fetched lazily; waiting for it completes the fencing now.
+            await producer._txn_manager.wait_for_pid()
+        except BaseException:
+            await producer.stop()
+            raise
         self._producers[tp] = producer
 
     async def close(self, partitions: Iterable[TopicPartition]) -> None:

@@ -1,0 +1,68 @@
+"""Start-up either reaches a working state or exits non-zero with one line naming the cause."""
+
+import time
+
+import pytest
+
+from tests.support.service import ServiceProcess, ServiceTopics, free_port
+
+
+def run_to_exit(service: ServiceProcess, timeout: float) -> tuple[int, float, str]:
+    started = time.monotonic()
+    code = service.start().wait(timeout)
+    return code, time.monotonic() - started, service.output()
+
+
+def error_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if '"level": "ERROR"' in line]
+
+
+async def test_an_unreachable_bootstrap_list_exits_within_the_connect_timeout() -> None:
+    bootstrap = f"127.0.0.1:{free_port()},127.0.0.1:{free_port()}"
+    service = ServiceProcess(bootstrap, ServiceTopics(), kafka__connect_timeout_s="4")
+    try:
+        code, elapsed, output = run_to_exit(service, timeout=30)
+    finally:
+        service.stop()
+    assert code != 0
+    assert elapsed < 4 + 5, f"exited after {elapsed:.1f}s"
+    errors = error_lines(output)
+    assert len(errors) == 1, output
+    assert bootstrap in errors[0]
+    assert "ORDER_SERVICE_KAFKA__BOOTSTRAP_SERVERS" in errors[0]
+    assert "Traceback" not in output
+
+
+@pytest.mark.parametrize(
+    ("settings", "variable"),
+    [
+        ({"kafka__bootstrap_servers": "xx"}, "ORDER_SERVICE_KAFKA__BOOTSTRAP_SERVERS"),
+        (
+            {"kafka__security_protocol": "SSL", "kafka__ssl_cafile": "/nonexistent/ca.pem"},
+            "ORDER_SERVICE_KAFKA__SSL_CAFILE",
+        ),
+        (
+            {
+                "kafka__security_protocol": "SASL_SSL",
+                "kafka__sasl_mechanism": "SCRAM-SHA-512",
+                "kafka__sasl_username": "order-service",
+                "kafka__sasl_password": "not-a-real-secret-4711",
+            },
+            "ORDER_SERVICE_KAFKA__SECURITY_PROTOCOL",
+        ),
+    ],
+    ids=["garbage-bootstrap", "missing-cafile", "sasl-ssl-on-plaintext"],
+)
+async def test_a_configuration_error_names_its_variable_without_a_traceback(
+    kafka: str, settings: dict[str, str], variable: str
+) -> None:
+    service = ServiceProcess(kafka, ServiceTopics(), **settings)
+    try:
+        code, elapsed, output = run_to_exit(service, timeout=30)
+    finally:
+        service.stop()
+    assert code != 0
+    assert elapsed < 5, f"exited after {elapsed:.1f}s"
+    assert variable in output
+    assert "Traceback" not in output
+    assert "not-a-real-secret-4711" not in output
