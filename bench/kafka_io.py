@@ -20,7 +20,7 @@ ORDER_ID = re.compile(rb'"order_id":\s*"([^"]+)"')
 async def create_topics(bootstrap: str, names: Iterable[str], *, log_append_time: bool = False) -> None:
     """Topics of 6 partitions; input topics stamp records on arrival at the broker (LogAppendTime)."""
     config = {"message.timestamp.type": "LogAppendTime"} if log_append_time else {}
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap.split(","))
     await admin.start()
     try:
         await admin.create_topics([NewTopic(name, PARTITIONS, 1, topic_configs=config) for name in names])
@@ -34,7 +34,7 @@ async def produce_orders(
     """`count` keyed ~200-byte orders; at `rate` records/s when given, else as fast as acks allow."""
     rng = random.Random(42)
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
+        bootstrap_servers=bootstrap.split(","),
         acks="all",
         enable_idempotence=True,
         linger_ms=5,
@@ -60,7 +60,10 @@ async def produce_orders(
 async def timestamps(bootstrap: str, topic: str) -> dict[bytes, int]:
     """Record timestamp (ms) per order id, reading the whole topic as read_committed."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, isolation_level="read_committed", enable_auto_commit=False
+        bootstrap_servers=bootstrap.split(","),
+        group_id=None,
+        isolation_level="read_committed",
+        enable_auto_commit=False,
     )
     await consumer.start()
     found: dict[bytes, int] = {}
@@ -81,7 +84,9 @@ async def timestamps(bootstrap: str, topic: str) -> dict[bytes, int]:
 
 
 async def committed_total(bootstrap: str, topic: str, group: str) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap.split(","), group_id=group, enable_auto_commit=False
+    )
     await consumer.start()
     try:
         await consumer._client.force_metadata_update()

@@ -272,13 +272,22 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--docs", action="store_true", help="also rewrite the tables and chart in docs/")
+    parser.add_argument(
+        "--bootstrap",
+        help="comma-separated brokers of a running cluster to use; default: a fresh local broker",
+    )
     args = parser.parse_args()
-    subprocess.run([KAFKA, "down"], check=True)
-    subprocess.run([KAFKA, "up"], check=True, stdout=subprocess.DEVNULL)
-    try:
+    global BOOTSTRAP  # one cluster per run, read by every contender's environment
+    if args.bootstrap:
+        BOOTSTRAP = args.bootstrap
         runs = asyncio.run(benchmark(args.records))
-    finally:
-        subprocess.run([KAFKA, "down"], check=False)
+    else:
+        subprocess.run([KAFKA, "down"], check=True)
+        subprocess.run([KAFKA, "up"], check=True, stdout=subprocess.DEVNULL)
+        try:
+            runs = asyncio.run(benchmark(args.records))
+        finally:
+            subprocess.run([KAFKA, "down"], check=False)
     write_results(runs, args.records, out_dir=args.out, docs=args.docs)
 
 

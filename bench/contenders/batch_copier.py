@@ -11,14 +11,14 @@ async def main() -> None:
     output = os.environ["BENCH_OUTPUT"]
     consumer = AIOKafkaConsumer(
         os.environ["BENCH_INPUT"],
-        bootstrap_servers=bootstrap,
+        bootstrap_servers=bootstrap.split(","),
         group_id=os.environ["BENCH_GROUP"],
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_poll_records=2000,
     )
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
+        bootstrap_servers=bootstrap.split(","),
         acks="all",
         enable_idempotence=True,
         linger_ms=5,

@@ -23,7 +23,7 @@ class OrderProcessed(BaseModel):
     processed_at: datetime
 
 
-broker = KafkaBroker(os.environ["BENCH_BOOTSTRAP"])
+broker = KafkaBroker(os.environ["BENCH_BOOTSTRAP"].split(","))
 app = FastStream(broker)
 
 

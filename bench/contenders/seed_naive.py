@@ -12,12 +12,12 @@ async def main() -> None:
     bootstrap = os.environ["BENCH_BOOTSTRAP"]
     consumer = AIOKafkaConsumer(
         os.environ["BENCH_INPUT"],
-        bootstrap_servers=bootstrap,
+        bootstrap_servers=bootstrap.split(","),
         group_id=os.environ["BENCH_GROUP"],
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap.split(","), acks="all", enable_idempotence=True)
     await consumer.start()
     await producer.start()
     try:

@@ -59,7 +59,10 @@ class ReadinessProbe:
     """Ready = can make progress: every consumer in its group, no partition blocked, topics present,
     and the leaders of the assigned partitions and the coordinators answer. Cached briefly.
 
-    A broker that leads none of our partitions and coordinates nothing of ours may be down.
+    A broker that leads none of our partitions and coordinates nothing of ours may be down. A
+    cluster-side failure counts only once it has lasted `tolerance_s`: a broker's death moves
+    leadership within seconds (KRaft fences it after broker.session.timeout.ms, 9 s by default),
+    and readiness should not flap for a failover the service rides out.
     """
 
     def __init__(
@@ -72,6 +75,7 @@ class ReadinessProbe:
         transactional_ids: Callable[[], Iterable[str]] = tuple,
         timeout_s: float = 3.0,
         cache_s: float = 1.0,
+        tolerance_s: float = 15.0,
     ) -> None:
         self._build_client = build_client
         self._topics = tuple(topics)
@@ -80,6 +84,8 @@ class ReadinessProbe:
         self._transactional_ids = transactional_ids
         self._timeout_s = timeout_s
         self._cache_s = cache_s
+        self._tolerance_s = tolerance_s
+        self._failing_since: float | None = None
         self._client: AIOKafkaClient | None = None
         self._last: tuple[float, Readiness] | None = None
         self._lock = asyncio.Lock()
@@ -104,10 +110,18 @@ class ReadinessProbe:
             return Readiness(False, f"{len(lines)} partition(s) blocked", lines)
         try:
             async with asyncio.timeout(self._timeout_s):
-                return await self._cluster_answers()
+                cluster = await self._cluster_answers()
         except Exception as exc:  # noqa: BLE001 - any failure to get metadata means not ready
             await self.stop()
-            return Readiness(False, f"cluster did not answer: {type(exc).__name__}")
+            cluster = Readiness(False, f"cluster did not answer: {type(exc).__name__}")
+        now = time.monotonic()
+        if cluster.ready:
+            self._failing_since = None
+            return cluster
+        self._failing_since = self._failing_since or now
+        if now - self._failing_since < self._tolerance_s:
+            return Readiness(True, f"ok; for {now - self._failing_since:.0f}s: {cluster.reason}")
+        return cluster
 
     async def _cluster_answers(self) -> Readiness:
         if self._client is None:
