@@ -5,13 +5,13 @@ import functools
 import inspect
 import logging
 import signal
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NamedTuple
 
 import uvicorn
 from aiokafka import TopicPartition
 from aiokafka.client import AIOKafkaClient
-from aiokafka.errors import KafkaError
 from faststream.asgi import AsgiFastStream
 from faststream.asgi.app import cast_uvicorn_params
 from faststream.kafka import KafkaBroker
@@ -20,7 +20,13 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.specification import AsyncAPI
 from opentelemetry.sdk.trace import TracerProvider
 
-from order_service.connection import StartupError, build_security, client_kwargs, wait_for_cluster
+from order_service.connection import (
+    StartupError,
+    build_security,
+    client_kwargs,
+    retry_until,
+    wait_for_cluster,
+)
 from order_service.delivery import DEFAULT_MAX_REQUEST_BYTES, build_pipeline, build_producer
 from order_service.handlers import orders_router, retry_group
 from order_service.http import health_routes
@@ -72,6 +78,10 @@ class OrderServiceApp(AsgiFastStream):
             await self._prepare()
         except StartupError as exc:
             logger.error("cannot start: %s", exc)
+            raise SystemExit(1) from None
+        except Exception as exc:
+            logger.error("cannot start: %s: %s", type(exc).__name__, exc)
+            logger.debug("start-up failure", exc_info=True)
             raise SystemExit(1) from None
         # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again for the
         # handler that was there before it; a no-op one lets a clean shutdown exit 0.
@@ -165,14 +175,14 @@ def _build_app(settings: Settings, tracer_provider: TracerProvider | None) -> Or
     async def prepare() -> None:
         if prepared.is_set():
             return
-        await wait_for_cluster(settings.kafka)
-        created, sizing["max_request_size"] = await provision(settings)
+        deadline = time.monotonic() + settings.kafka.connect_timeout_s
+        await wait_for_cluster(settings.kafka, deadline)
+        created, sizing["max_request_size"] = await retry_until(
+            deadline, "provisioning topics", lambda: provision(settings)
+        )
         if created:
             logger.info("created topics: %s", ", ".join(created))
-        try:
-            await sink.start()
-        except KafkaError as exc:
-            raise StartupError(f"the producer could not start: {exc!r}") from None
+        await retry_until(deadline, "starting the producer", sink.start)
         prepared.set()
 
     async def watch() -> None:

@@ -4,7 +4,8 @@ import asyncio
 import logging
 import ssl
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from aiokafka.conn import create_conn
 from aiokafka.errors import (
@@ -21,6 +22,7 @@ from order_service.settings import ENV_PREFIX, KafkaSettings
 logger = logging.getLogger(__name__)
 _SASL = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}
 _VAR = f"{ENV_PREFIX}KAFKA__"
+T = TypeVar("T")
 
 
 class StartupError(RuntimeError):
@@ -72,12 +74,11 @@ def _ssl_context(kafka: KafkaSettings) -> ssl.SSLContext:
     return context
 
 
-async def wait_for_cluster(kafka: KafkaSettings) -> None:
-    """Until one bootstrap broker answers, one log line per attempt, at most `connect_timeout_s`.
+async def wait_for_cluster(kafka: KafkaSettings, deadline: float) -> None:
+    """Until one bootstrap broker answers, one log line per attempt, at most until `deadline`.
 
     Unreachable brokers are retried; a TLS or SASL failure is a configuration error and ends at once.
     """
-    deadline = time.monotonic() + kafka.connect_timeout_s
     attempt = 0
     while True:
         attempt += 1
@@ -99,6 +100,24 @@ async def wait_for_cluster(kafka: KafkaSettings) -> None:
             "Kafka not reachable yet (attempt %d, %.0fs left): %s", attempt, left, "; ".join(causes)
         )
         await asyncio.sleep(min(2.0 ** min(attempt, 3) / 2, left))
+
+
+async def retry_until(deadline: float, what: str, step: Callable[[], Awaitable[T]]) -> T:
+    """Runs a start-up step again after transient cluster errors (a broker just died, a leader
+    moving), one log line per failed attempt, until the start-up deadline."""
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return await step()
+        except (KafkaError, OSError, TimeoutError) as exc:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise StartupError(
+                    f"{what} did not succeed before the start-up deadline: {_reason(exc)}"
+                ) from None
+            logger.warning("%s failed (attempt %d, %.0fs left): %s", what, attempt, left, _reason(exc))
+            await asyncio.sleep(min(2.0 ** min(attempt, 3) / 2, left))
 
 
 async def _try_broker(kafka: KafkaSettings, address: str, deadline: float) -> str | None:

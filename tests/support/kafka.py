@@ -6,6 +6,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import for_code
 
 from tests.support.waiting import eventually
 
@@ -20,12 +21,22 @@ def unique(prefix: str) -> str:
 
 
 async def create_topics(
-    bootstrap: str, names: Iterable[str], *, partitions: int, replication_factor: int = 1
+    bootstrap: str, names: Sequence[str], *, partitions: int, replication_factor: int = 1
 ) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=hosts(bootstrap))
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(name, partitions, replication_factor) for name in names])
+        response = await admin.create_topics(
+            [NewTopic(name, partitions, replication_factor) for name in names]
+        )
+        errors = [(name, for_code(code).__name__) for name, code, *_ in response.topic_errors if code]
+        assert not errors, f"could not create topics: {errors}"
+        await eventually(
+            admin.list_topics,
+            until=lambda existing: set(names) <= set(existing),
+            timeout=30,
+            what=f"topics {names} in the metadata",
+        )
     finally:
         await admin.close()
 

@@ -18,7 +18,11 @@ class ProducerSink:
 
     async def start(self) -> None:
         producer = self._build()
-        await producer.start()
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()
+            raise
         self._producer = producer
 
     async def stop(self) -> None:
