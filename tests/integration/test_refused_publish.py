@@ -27,6 +27,8 @@ GUARANTEES = ["at_least_once", "exactly_once"]
 # its dead letter (the same bytes plus the dlq.* headers) is over the default 1 MiB request size.
 NEAR_LIMIT = 1_048_400
 BLOCKED = "order_service_blocked_partitions"
+LAG = "order_service_consumer_lag_records"
+STALLS = "order_service_partition_stalls"
 
 
 async def set_max_message_bytes(bootstrap: str, topic: str, limit: int) -> None:
@@ -67,7 +69,9 @@ async def test_a_near_limit_record_is_dead_lettered_and_the_orders_behind_it_com
 async def test_a_refused_dead_letter_blocks_its_partition_visibly_and_lands_once_allowed(
     kafka: str, topics: ServiceTopics, service: Service, guarantee: str
 ) -> None:
-    instance = service(processing__guarantee=guarantee, processing__retry_backoff_ms="200").start()
+    instance = service(
+        processing__guarantee=guarantee, processing__retry_backoff_ms="200", processing__stall_after_s="3"
+    ).start()
     await produce(kafka, topics.input, valid_orders(60, prefix=f"before-{guarantee}"))
     await wait_all_committed(kafka, topics.input, topics.group)
     await set_max_message_bytes(kafka, topics.dead_letter, 1000)
@@ -84,6 +88,8 @@ async def test_a_refused_dead_letter_blocks_its_partition_visibly_and_lands_once
         what="the blocked partition in the metrics",
     )
     assert total(metrics, "order_service_publish_refusals", "order_service_publish_refusals_total") >= 1
+    lag_series = {labels["partition"] for _, labels, _ in metrics[LAG] if labels["topic"] == topics.input}
+    assert lag_series == {str(p) for p in range(6)}, "a lag series for every assigned partition"
     status, body = await asyncio.to_thread(health, instance.http_port)
     assert status == 503
     assert any(line.startswith(f"{topics.input}-{bad.partition}:") for line in body["blocked"]), body
@@ -105,9 +111,12 @@ async def test_a_refused_dead_letter_blocks_its_partition_visibly_and_lands_once
     dead = await read_all(kafka, topics.dead_letter, expected=1)
     assert [r.key for r in dead] == [b"too-big-for-the-dlq"]
     await wait_all_committed(kafka, topics.input, topics.group)
-    status, _ = await eventually(
+    await eventually(
         lambda: asyncio.to_thread(health, instance.http_port),
         until=lambda sb: sb[0] == 200,
         timeout=30,
         what="ready again",
     )
+    metrics = await asyncio.to_thread(scrape, instance.http_port)
+    assert total(metrics, BLOCKED, BLOCKED, **label) == 0
+    assert total(metrics, STALLS, f"{STALLS}_total") >= 1, "the blocked partition was reported as stalled"

@@ -1,7 +1,7 @@
 """Re-driving dead letters: which ones to send back, and what they look like when they go."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from order_service.messaging.envelope import PREFIX, read_envelope
 from order_service.messaging.records import InputRecord, OutgoingRecord
@@ -9,8 +9,15 @@ from order_service.messaging.records import InputRecord, OutgoingRecord
 REPLAYED_FROM = "dlq.replayed.from"
 
 
+def _utc(when: datetime) -> datetime:
+    """Times without a timezone are UTC: comparing them with aware ones would raise."""
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
 @dataclass(frozen=True, slots=True)
 class ReplayFilter:
+    """Which dead letters to replay; `failed_after` and `failed_before` without a timezone are UTC."""
+
     categories: frozenset[str] = frozenset()
     error_types: frozenset[str] = frozenset()
     failed_after: datetime | None = None
@@ -20,12 +27,12 @@ class ReplayFilter:
 
     def matches(self, record: InputRecord) -> bool:
         envelope = read_envelope(record.headers)
-        failed_at = datetime.fromisoformat(envelope.get("dlq.failed.at", "1970-01-01T00:00:00+00:00"))
+        failed_at = _utc(datetime.fromisoformat(envelope.get("dlq.failed.at", "1970-01-01T00:00:00+00:00")))
         return (
             (not self.categories or envelope.get("dlq.error.category") in self.categories)
             and (not self.error_types or envelope.get("dlq.error.type") in self.error_types)
-            and (self.failed_after is None or failed_at >= self.failed_after)
-            and (self.failed_before is None or failed_at < self.failed_before)
+            and (self.failed_after is None or failed_at >= _utc(self.failed_after))
+            and (self.failed_before is None or failed_at < _utc(self.failed_before))
             and (self.from_offset is None or record.offset >= self.from_offset)
             and (self.to_offset is None or record.offset <= self.to_offset)
         )

@@ -1,0 +1,179 @@
+"""The `order-service` command as users run it: bounded by --timeout, one line when Kafka is away."""
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from aiokafka import ConsumerRecord
+
+from order_service.messaging.envelope import Failure, dead_letter
+from order_service.messaging.errors import ErrorCategory
+from tests.support.kafka import create_topics, produce, record_count, unique
+from tests.support.service import free_port
+
+CLI = str(Path(sys.executable).with_name("order-service"))
+TIMEOUT = 5.0
+# Beyond --timeout: closing the clients after a failure (at most 1 s) and scheduling noise. The
+# interpreter's start (imports take seconds on a loaded machine) is measured, see `startup`.
+SLACK = 3.0
+
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+    elapsed: float
+
+
+def order_service(*args: str, env: dict[str, str], cwd: Path) -> Run:
+    started = time.monotonic()
+    done = subprocess.run(
+        [CLI, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+    )
+    return Run(done.returncode, done.stdout, done.stderr, time.monotonic() - started)
+
+
+def cli_env(bootstrap: str, **settings: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDER_SERVICE_")}
+    env["ORDER_SERVICE_KAFKA__BOOTSTRAP_SERVERS"] = bootstrap
+    env.update({f"ORDER_SERVICE_{k.upper()}": v for k, v in settings.items()})
+    return env
+
+
+@pytest.fixture(scope="module")
+def startup(tmp_path_factory: pytest.TempPathFactory) -> float:
+    """Seconds the command takes to start and exit without talking to Kafka (`--help`)."""
+    cwd = tmp_path_factory.mktemp("cli")
+    return max(order_service("--help", env=cli_env("127.0.0.1:9"), cwd=cwd).elapsed for _ in range(2))
+
+
+@pytest.fixture
+def silent_broker() -> Iterator[str]:
+    """An address that accepts connections and never answers: only a timeout ends a wait on it."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)  # the kernel completes the handshakes; nothing ever reads or writes
+        yield f"127.0.0.1:{listener.getsockname()[1]}"
+
+
+def assert_one_line_failure(run: Run, bootstrap: str) -> None:
+    output = run.stdout + run.stderr
+    assert run.returncode != 0, output
+    assert "Traceback" not in output, output
+    lines = run.stderr.splitlines()
+    assert len(lines) == 1, output
+    assert bootstrap in lines[0], output
+    assert lines[0].startswith("order-service: "), output
+
+
+KAFKA_COMMANDS = [
+    ("produce", "--count", "10"),
+    ("tail", "some-topic"),
+    ("dlq", "list"),
+    ("dlq", "show"),
+    ("dlq", "replay", "--since", "2026-01-01", "--dry-run"),
+    ("dlq", "replay"),
+    ("provision",),
+]
+
+
+@pytest.mark.parametrize("command", KAFKA_COMMANDS, ids=" ".join)
+def test_nothing_listening_fails_in_one_line_within_the_timeout(
+    command: tuple[str, ...], startup: float, tmp_path: Path
+) -> None:
+    bootstrap = f"127.0.0.1:{free_port()}"
+
+    run = order_service(*command, "--timeout", str(TIMEOUT), env=cli_env(bootstrap), cwd=tmp_path)
+
+    assert_one_line_failure(run, bootstrap)
+    assert run.elapsed < startup + TIMEOUT + SLACK
+
+
+@pytest.mark.parametrize(
+    "command", [("produce", "--count", "10"), ("tail", "some-topic"), ("dlq", "list")], ids=" ".join
+)
+def test_a_cluster_that_never_answers_fails_at_the_timeout(
+    command: tuple[str, ...], silent_broker: str, startup: float, tmp_path: Path
+) -> None:
+    timeout = 3.0
+
+    run = order_service(*command, "--timeout", str(timeout), env=cli_env(silent_broker), cwd=tmp_path)
+
+    assert_one_line_failure(run, silent_broker)
+    assert f"within {timeout:g}s" in run.stderr
+    assert timeout <= run.elapsed < startup + timeout + SLACK
+
+
+def test_bad_options_fail_in_one_line(tmp_path: Path) -> None:
+    env = cli_env("127.0.0.1:9")
+    for args in (
+        ("produce", "--timeout", "0"),
+        ("produce", "--timeout", "soon"),
+        ("dlq", "replay", "--since", "yesterday"),
+    ):
+        run = order_service(*args, env=env, cwd=tmp_path)
+        assert run.returncode == 2, run
+        assert "Traceback" not in run.stdout + run.stderr
+        assert len(run.stderr.splitlines()) == 1, run
+
+
+def test_missing_topics_fail_in_one_line(kafka: str, tmp_path: Path) -> None:
+    env = cli_env(kafka, topics__input=unique("missing"), topics__dead_letter=unique("missing-dlq"))
+    for args in (("produce", "--count", "1"), ("tail", unique("missing")), ("dlq", "list")):
+        run = order_service(*args, "--timeout", str(TIMEOUT), env=env, cwd=tmp_path)
+        assert_one_line_failure(run, kafka)
+        assert "does not exist" in run.stderr
+
+
+def original(offset: int, topic: str) -> ConsumerRecord:
+    return ConsumerRecord(
+        topic=topic,
+        partition=0,
+        offset=offset,
+        timestamp=1_700_000_000_000,
+        timestamp_type=0,
+        key=f"k-{offset}".encode(),
+        value=b"not json",
+        checksum=None,
+        serialized_key_size=5,
+        serialized_value_size=8,
+        headers=[],
+    )
+
+
+async def test_dry_run_replay_since_a_date_without_a_timezone(kafka: str, tmp_path: Path) -> None:
+    source, dlq, group = unique("orders.created"), unique("orders.dlq"), unique("order-service")
+    await create_topics(kafka, [source, dlq], partitions=2)
+    failure = Failure(ErrorCategory.DESERIALIZATION, "JSONDecodeError", "Expecting value", attempts=1)
+    failed_at = [datetime(2025, 6, 1, tzinfo=UTC)] * 2 + [datetime(2026, 3, 1, 12, tzinfo=UTC)] * 3
+    letters = [
+        dead_letter(original(i, source), failure, topic=dlq, group_id=group, failed_at=when)
+        for i, when in enumerate(failed_at)
+    ]
+    await produce(kafka, dlq, [(d.key, d.value, d.headers) for d in letters])
+    env = cli_env(kafka, topics__input=source, topics__dead_letter=dlq, consumer__group_id=group)
+
+    def dry_run(*args: str) -> tuple[int, int, int]:
+        """(would replay, scanned, lines naming a record) of `dlq replay --dry-run ARGS`."""
+        run = order_service("dlq", "replay", "--dry-run", *args, env=env, cwd=tmp_path)
+        assert run.returncode == 0, run
+        assert "Traceback" not in run.stderr, run
+        summary = re.search(r"would replay (\d+) of (\d+) dead letters scanned", run.stdout)
+        assert summary, run
+        listed = len(re.findall(rf"^would replay {re.escape(dlq)}/\d+/\d+ -> ", run.stdout, re.MULTILINE))
+        return int(summary[1]), int(summary[2]), listed
+
+    assert dry_run("--since", "2026-01-01") == (3, 5, 3)
+    assert dry_run("--since", "2999-01-01") == (0, 5, 0)
+    assert dry_run("--until", "2026-01-01T00:00") == (2, 5, 2)
+    assert dry_run("--since", "2026-03-01T13:00+02:00") == (3, 5, 3), "11:00 UTC, before 12:00 UTC"
+    assert await record_count(kafka, source) == 0, "a dry run sends nothing"
