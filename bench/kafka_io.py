@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from order_service.samples import encode, sample_order
+from order_service.cli.samples import encode, sample_order
 
 PARTITIONS = 6
 # Every contender's output carries the order id in its JSON value; keys differ (FastStream's

@@ -47,7 +47,7 @@ def contenders() -> list[Contender]:
         Contender(
             "order-service-eos",
             [str(BIN / "faststream"), "run", "order_service.app:app"],
-            {**service, "ORDER_SERVICE_PROCESSING__GUARANTEE": "exactly_once"},
+            {**service, "ORDER_SERVICE_DELIVERY__GUARANTEE": "exactly_once"},
         ),
         Contender("aiokafka-batch-copier", [*python, "bench.contenders.batch_copier"]),
     ]

@@ -1,102 +1,156 @@
-"""Builds the delivery pipeline the settings ask for: at-least-once or exactly-once."""
+"""Builds each subscription's delivery: the order handler inside the dead-letter middleware, the
+at-least-once or exactly-once pipeline around it, and the group membership that watches it."""
 
+import functools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from opentelemetry.sdk.trace import TracerProvider
 
-from order_service.connection import client_kwargs
-from order_service.handlers import order_handler
+from order_service.adapters.connection import build_producer
+from order_service.adapters.observability import Observability
 from order_service.messaging.dead_letter import DeadLetterMiddleware
-from order_service.messaging.partitioner import Murmur2Partitioner
+from order_service.messaging.health import GroupMembership
+from order_service.messaging.metrics import PipelineMetrics
 from order_service.messaging.pipeline import BatchPipeline
-from order_service.messaging.records import DeliveryPipeline, RecordSink
+from order_service.messaging.records import DeliveryPipeline, RecordHandler, RecordSink
 from order_service.messaging.retry import DelayGate, RetryTopic
 from order_service.messaging.tracing import TracingMiddleware
 from order_service.messaging.transactional import TransactionalPipeline
 from order_service.messaging.transactional_producers import PartitionProducers
-from order_service.observability import Observability
-from order_service.settings import Settings
-
-# aiokafka's default; start-up raises it to what a dead letter of the largest input record needs.
-DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024
-
-
-def build_producer(settings: Settings, **extra: Any) -> AIOKafkaProducer:
-    """An idempotent acks=all producer; `extra` adds e.g. a transactional id."""
-    producer = settings.producer
-    return AIOKafkaProducer(
-        **client_kwargs(settings.kafka),
-        acks=producer.acks,
-        enable_idempotence=True,
-        linger_ms=producer.linger_ms,
-        max_batch_size=producer.max_batch_bytes,
-        compression_type=None if producer.compression_type == "none" else producer.compression_type,
-        partitioner=Murmur2Partitioner(),
-        **extra,
-    )
+from order_service.orders import order_handler
+from order_service.settings import (
+    DeadLetterSettings,
+    DeliverySettings,
+    RetrySettings,
+    Settings,
+    TopicSettings,
+)
 
 
-def record_handler(settings: Settings, group_id: str, observed: Observability) -> DeadLetterMiddleware:
-    retry = settings.retry
-    handler = order_handler(settings, observed.orders)
-    if observed.tracer_provider is not None:
+def dead_letter_middleware(
+    handler: RecordHandler,
+    *,
+    topics: TopicSettings,
+    retry: RetrySettings,
+    dead_letter: DeadLetterSettings,
+    group_id: str,
+    metrics: PipelineMetrics,
+    tracer_provider: TracerProvider | None,
+    secrets: Iterable[str],
+) -> DeadLetterMiddleware:
+    if tracer_provider is not None:
         # Inside the DLQ middleware: a dead letter keeps the input's own trace headers.
-        handler = TracingMiddleware(handler, observed.tracer_provider.get_tracer("order_service"))
+        handler = TracingMiddleware(handler, tracer_provider.get_tracer("order_service"))
     return DeadLetterMiddleware(
         handler,
-        topic=settings.topics.dead_letter,
+        topic=topics.dead_letter,
         group_id=group_id,
-        metrics=observed.metrics,
+        metrics=metrics,
         retry=retry.policy(),
         retry_topic=(
-            RetryTopic(settings.topics.retry, hops=retry.topic_hops, delay_ms=retry.topic_delay_ms)
+            RetryTopic(topics.retry, hops=retry.topic_hops, delay_ms=retry.topic_delay_ms)
             if retry.topic_enabled
             else None
         ),
-        secrets=settings.secret_values(),
-        max_message_chars=settings.processing.max_error_message_chars,
+        secrets=secrets,
+        max_message_chars=dead_letter.max_error_message_chars,
     )
 
 
 def build_pipeline(
-    settings: Settings,
-    sink: RecordSink,
+    delivery: DeliverySettings,
+    handle: RecordHandler,
     *,
+    sink: RecordSink,
+    new_producer: Callable[..., AIOKafkaProducer],
     group_id: str,
-    observed: Observability,
-    sizing: dict[str, int],
-    delayed: bool = False,
+    metrics: PipelineMetrics,
+    consumer: Callable[[], Any],
+    delayed: bool,
 ) -> DeliveryPipeline:
     """The pipeline for one subscriber; `delayed` ones wait for each record's retry due time."""
-    processing = settings.processing
     gate = DelayGate() if delayed else None
-    if processing.guarantee == "exactly_once":
+    backoff = {"retry_backoff_ms": delivery.backoff_ms, "max_retry_backoff_ms": delivery.max_backoff_ms}
+    if delivery.guarantee == "exactly_once":
         producers = PartitionProducers(
-            lambda txn_id: build_producer(
-                settings,
-                transactional_id=txn_id,
-                transaction_timeout_ms=processing.transaction_timeout_ms,
-                **sizing,
+            lambda txn_id: new_producer(
+                transactional_id=txn_id, transaction_timeout_ms=delivery.transaction_timeout_ms
             ),
             # The group id is the application id: instances of one application share it.
             app_id=group_id,
         )
         return TransactionalPipeline(
-            record_handler(settings, group_id, observed),
+            handle,
             producers,
             group_id=group_id,
-            metrics=observed.metrics,
-            commit_interval_ms=processing.commit_interval_ms,
-            commit_timeout_ms=processing.commit_timeout_ms,
-            retry_backoff_ms=processing.retry_backoff_ms,
-            max_retry_backoff_ms=processing.max_retry_backoff_ms,
+            metrics=metrics,
+            commit_interval_ms=delivery.commit_interval_ms,
+            commit_timeout_ms=delivery.commit_timeout_ms,
             gate=gate,
+            consumer=consumer,
+            **backoff,
         )
-    return BatchPipeline(
-        record_handler(settings, group_id, observed),
-        sink,
-        metrics=observed.metrics,
-        retry_backoff_ms=processing.retry_backoff_ms,
-        max_retry_backoff_ms=processing.max_retry_backoff_ms,
-        gate=gate,
+    return BatchPipeline(handle, sink, metrics=metrics, gate=gate, consumer=consumer, **backoff)
+
+
+@dataclass
+class Subscription:
+    """One subscribed topic: its consumer group, its pipeline and its group membership."""
+
+    topic: str
+    group: str
+    pipeline: DeliveryPipeline
+    membership: GroupMembership
+    # Filled when FastStream creates the subscriber: the pipeline reads its consumer through it.
+    subscriber: list[Any] = field(default_factory=list)
+
+    def consumer(self) -> Any:
+        return self.subscriber[0].consumer if self.subscriber else None
+
+
+def build_subscriptions(
+    settings: Settings, sink: RecordSink, observed: Observability, sizing: dict[str, int]
+) -> list[Subscription]:
+    """The input topic, and the delayed retry topic when enabled: the same parts for each."""
+    topics, consumer = settings.topics, settings.consumer
+    subscribed = [(topics.input, consumer.group_id, False)]
+    if settings.retry.topic_enabled:
+        subscribed.append((topics.retry, consumer.retry_group_id, True))
+    orders = order_handler(
+        settings.processing, settings.orders, output_topic=topics.output, outcomes=observed.orders
     )
+    subscriptions = []
+    for topic, group, delayed in subscribed:
+        handle = dead_letter_middleware(
+            orders,
+            topics=topics,
+            retry=settings.retry,
+            dead_letter=settings.dead_letter,
+            group_id=group,
+            metrics=observed.metrics,
+            tracer_provider=observed.tracer_provider,
+            secrets=settings.secret_values(),
+        )
+        slot: list[Any] = []
+        pipeline = build_pipeline(
+            settings.delivery,
+            handle,
+            sink=sink,
+            new_producer=lambda **extra: build_producer(settings.kafka, settings.producer, **sizing, **extra),
+            group_id=group,
+            metrics=observed.metrics,
+            consumer=lambda slot=slot: slot[0].consumer if slot else None,  # type: ignore[misc]
+            delayed=delayed,
+        )
+        membership = GroupMembership(
+            observed.metrics,
+            group,
+            inner=pipeline.rebalance_listener(),
+            baseline=functools.partial(observed.metrics.baseline, group),
+        )
+        observed.metrics.watch_lag(group, pipeline.consumer, pipeline.committed)
+        subscriptions.append(Subscription(topic, group, pipeline, membership, slot))
+    return subscriptions

@@ -96,7 +96,7 @@ async def test_sigterm_in_an_outage_ends_within_the_grace_period_and_loses_nothi
     cluster: LocalCluster, guarantee: str
 ) -> None:
     topics = await fresh_topics(cluster)
-    settings = {**RF3, "processing__guarantee": guarantee, "shutdown_grace_period_s": "5"}
+    settings = {**RF3, "delivery__guarantee": guarantee, "shutdown_grace_period_s": "5"}
     orders = valid_orders(3_000, prefix=f"outage-{guarantee}")
     await produce(cluster.bootstrap, topics.input, orders)
     service = ServiceProcess(cluster.bootstrap, topics, **settings).start()

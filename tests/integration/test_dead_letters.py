@@ -6,7 +6,7 @@ from datetime import datetime
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from order_service.samples import malformed_corpus
+from order_service.cli.samples import malformed_corpus
 from tests.support.kafka import (
     committed_and_end_offsets,
     delete_topics,
@@ -73,7 +73,7 @@ async def test_each_malformed_record_is_dead_lettered_once_with_its_bytes_and_en
 async def test_failed_dead_letter_publish_is_not_committed_and_is_retried(
     kafka: str, topics: ServiceTopics, service: Service
 ) -> None:
-    instance = service(kafka__request_timeout_ms="2000", processing__retry_backoff_ms="100").start()
+    instance = service(kafka__request_timeout_ms="2000", delivery__backoff_ms="100").start()
     warmup = valid_orders(60, prefix="warmup")
     await produce(kafka, topics.input, warmup)
     await read_all(kafka, topics.output, expected=len(warmup))

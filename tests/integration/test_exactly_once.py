@@ -6,7 +6,7 @@ import signal
 from collections import Counter
 from collections.abc import Callable
 
-from order_service.samples import malformed_corpus
+from order_service.cli.samples import malformed_corpus
 from tests.support.kafka import committed_and_end_offsets, produce, read_all, wait_all_committed
 from tests.support.orders import Record, valid_orders
 from tests.support.service import ServiceProcess, ServiceTopics
@@ -14,7 +14,7 @@ from tests.support.waiting import eventually
 
 Service = Callable[..., ServiceProcess]
 EOS = {
-    "processing__guarantee": "exactly_once",
+    "delivery__guarantee": "exactly_once",
     "consumer__max_batch_records": "100",
     "consumer__session_timeout_ms": "6000",
     "consumer__heartbeat_interval_ms": "1000",

@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from order_service.bootstrap import create_app
-from order_service.samples import malformed_corpus
+from order_service.cli.samples import malformed_corpus
 from order_service.settings import load_settings
 from tests.support.http import scrape, total
 from tests.support.kafka import produce, read_all

@@ -5,7 +5,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from order_service.samples import encode
+from order_service.cli.samples import encode
 from tests.support.kafka import produce, read_all
 from tests.support.orders import order_ids, valid_orders
 from tests.support.service import ServiceProcess, ServiceTopics

@@ -50,7 +50,7 @@ async def test_a_near_limit_record_is_dead_lettered_and_the_orders_behind_it_com
     big = (b"big-one", b"x" * NEAR_LIMIT, [("origin", b"test")])
     valid = valid_orders(3, prefix=f"behind-big-{guarantee}")
     await produce(kafka, topics.input, [big, *valid], max_request_size=2 * 1024 * 1024)
-    service = ServiceProcess(kafka, topics, processing__guarantee=guarantee).start()
+    service = ServiceProcess(kafka, topics, delivery__guarantee=guarantee).start()
     try:
         dead = await read_all(kafka, topics.dead_letter, expected=1, timeout=60)
         processed = await read_all(kafka, topics.output, expected=3, timeout=60)
@@ -70,7 +70,7 @@ async def test_a_refused_dead_letter_blocks_its_partition_visibly_and_lands_once
     kafka: str, topics: ServiceTopics, service: Service, guarantee: str
 ) -> None:
     instance = service(
-        processing__guarantee=guarantee, processing__retry_backoff_ms="200", processing__stall_after_s="3"
+        delivery__guarantee=guarantee, delivery__backoff_ms="200", delivery__stall_after_s="3"
     ).start()
     await produce(kafka, topics.input, valid_orders(60, prefix=f"before-{guarantee}"))
     await wait_all_committed(kafka, topics.input, topics.group)

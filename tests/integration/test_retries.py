@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 import pytest
 
-from order_service.samples import encode
+from order_service.cli.samples import encode
 from tests.support.kafka import produce, read_all
 from tests.support.orders import Record, order_ids, valid_orders
 from tests.support.service import ServiceProcess, ServiceTopics
@@ -53,7 +53,7 @@ async def test_the_retry_topic_delays_one_record_while_everything_else_flows(
         retry__topic_hops="1",
         retry__topic_delay_ms="4000",
         topics__retry=topics.input + ".retry",
-        processing__guarantee=guarantee,
+        delivery__guarantee=guarantee,
     ).start()
     others = valid_orders(600, prefix="flow")
     # transient-3: fails twice (blocking), hops, fails once more, then succeeds; always: exhausted.

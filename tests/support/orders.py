@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from order_service.samples import encode, sample_order
+from order_service.cli.samples import encode, sample_order
 
 Record = tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from aiokafka import ConsumerRecord
 
-from order_service.dlq import utc_datetime
+from order_service.cli.dlq import utc_datetime
 from order_service.messaging.redrive import ReplayFilter
 
 

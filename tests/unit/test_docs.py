@@ -5,7 +5,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from order_service.observability import build_observability
+from order_service.adapters.observability import build_observability
 from order_service.settings import Settings, env_name
 
 README = Path(__file__).parents[2] / "README.md"
@@ -18,12 +18,15 @@ def setting_names(model: type[BaseModel], location: tuple[str, ...] = ()) -> lis
         if isinstance(kind, type) and issubclass(kind, BaseModel):
             names += setting_names(kind, (*location, name))
         else:
-            names.append(env_name((*location, name)))
+            alias = field.validation_alias
+            names.append(alias if isinstance(alias, str) else env_name((*location, name)))
     return names
 
 
 def test_readme_configuration_table_lists_exactly_the_settings() -> None:
-    documented = re.findall(r"^\| `(ORDER_SERVICE_[A-Z_]+)` \|", README.read_text(), flags=re.MULTILINE)
+    documented = re.findall(
+        r"^\| `((?:ORDER_SERVICE|OTEL)_[A-Z_]+)` \|", README.read_text(), flags=re.MULTILINE
+    )
     assert sorted(documented) == sorted(setting_names(Settings))
 
 

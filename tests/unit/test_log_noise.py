@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from order_service.logs import JsonFormatter, RepeatFilter, configure_logging
+from order_service.adapters.logs import JsonFormatter, RepeatFilter, configure_logging
 
 TEMPLATES = [
     ("aiokafka", 'Unable connect to "%s:%s": %s'),

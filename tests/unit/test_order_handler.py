@@ -10,10 +10,10 @@ from typing import Any
 
 from faststream.kafka import TestKafkaBroker
 
-from order_service.bootstrap import create_test_broker
 from order_service.messaging.envelope import read_envelope
 from order_service.messaging.records import OutgoingRecord
 from order_service.settings import load_settings
+from tests.support.app import create_test_broker
 
 
 class RecordingSink:

@@ -8,11 +8,11 @@ from order_service.settings import ConfigurationError, load_settings
 def test_nested_settings_come_from_prefixed_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ORDER_SERVICE_KAFKA__BOOTSTRAP_SERVERS", "broker-1:9092, broker-2:9092")
     monkeypatch.setenv("ORDER_SERVICE_CONSUMER__GROUP_ID", "orders-eu")
-    monkeypatch.setenv("ORDER_SERVICE_PROCESSING__ACCEPTED_CURRENCIES", "eur, chf")
+    monkeypatch.setenv("ORDER_SERVICE_ORDERS__ACCEPTED_CURRENCIES", "eur, chf")
     settings = load_settings()
     assert settings.kafka.bootstrap_servers == ("broker-1:9092", "broker-2:9092")
     assert settings.consumer.group_id == "orders-eu"
-    assert settings.processing.accepted_currencies == {"EUR", "CHF"}
+    assert settings.orders.accepted_currencies == {"EUR", "CHF"}
 
 
 def test_defaults_without_environment() -> None:

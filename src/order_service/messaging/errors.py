@@ -1,4 +1,5 @@
-"""Error categories for dead letters, and error messages that are safe to publish."""
+"""Every error type the messaging layer and the service raise or classify, the error categories of
+dead letters, and error messages that are safe to publish."""
 
 import re
 from collections.abc import Iterable
@@ -16,6 +17,23 @@ class ErrorCategory(StrEnum):
 
 class DeserializationError(ValueError):
     """The record's bytes cannot be read as the expected format."""
+
+
+class ConfigurationError(Exception):
+    """The service cannot reach a working state: the message is the one line an operator reads,
+    naming the setting (an ORDER_SERVICE_... variable) at fault where one is."""
+
+
+class MissingTopicsError(ConfigurationError):
+    """Topics the service needs do not exist and may not be created."""
+
+
+class TopicConfigError(ConfigurationError):
+    """A topic's configuration cannot be read."""
+
+    def __init__(self, message: str, *, retriable: bool = False) -> None:
+        super().__init__(message)
+        self.retriable = retriable
 
 
 # pydantic reports bytes that are not JSON (or too deeply nested) as json_invalid.

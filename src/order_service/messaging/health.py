@@ -15,18 +15,23 @@ logger = logging.getLogger(__name__)
 
 
 class GroupMembership(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Tracks whether the consumer is a member of its group; the pipeline's listener is chained in."""
+    """Tracks whether the consumer is a member of its group, around the pipeline's own listener;
+    `baseline` reads the offsets of new partitions (for the lag metric)."""
 
-    def __init__(self, metrics: PipelineMetrics, group: str) -> None:
+    def __init__(
+        self,
+        metrics: PipelineMetrics,
+        group: str,
+        *,
+        inner: ConsumerRebalanceListener | None = None,
+        baseline: Callable[[set[TopicPartition]], Awaitable[None]] | None = None,
+    ) -> None:
         self._metrics = metrics
         self._group = self.group = group
-        self._inner: ConsumerRebalanceListener | None = None
-        self.baseline: Callable[[set[TopicPartition]], Awaitable[None]] | None = None
+        self._inner = inner
+        self.baseline = baseline
         self.joined = False
         self.assigned: frozenset[TopicPartition] = frozenset()
-
-    def chain(self, inner: ConsumerRebalanceListener) -> None:
-        self._inner = inner
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         self.assigned = self.assigned - revoked

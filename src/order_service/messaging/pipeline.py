@@ -51,6 +51,7 @@ class BatchPipeline:
         retry_backoff_ms: int = 500,
         max_retry_backoff_ms: int = 30_000,
         gate: DelayGate | None = None,
+        consumer: Callable[[], AIOKafkaConsumer | None] = lambda: None,
     ) -> None:
         self._handle = handle
         self._gate = gate
@@ -67,7 +68,8 @@ class BatchPipeline:
         # Held while a batch is in flight; a rebalance waits on it before giving partitions away.
         self.in_flight = asyncio.Lock()
         # The subscriber's consumer; None only under FastStream's in-memory test broker.
-        self.consumer: Callable[[], AIOKafkaConsumer | None] = lambda: None
+        # The subscriber's consumer once it exists; None under FastStream's in-memory test broker.
+        self.consumer = consumer
 
     def rebalance_listener(self) -> ConsumerRebalanceListener:
         return DrainBeforeRevoke(self.in_flight, on_revoked=self.backoff.forget)

@@ -1,7 +1,7 @@
-"""Rebalance listener that lets the in-flight batch finish and commit before partitions move."""
+"""Rebalance listeners of the pipelines: drain the in-flight batch, or hand the events over."""
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 
@@ -21,3 +21,22 @@ class DrainBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         pass
+
+
+class Callbacks(ConsumerRebalanceListener):  # type: ignore[misc]
+    """A listener that hands both events to a pipeline's own methods."""
+
+    def __init__(
+        self,
+        *,
+        on_assigned: Callable[[set[TopicPartition]], Awaitable[None]],
+        on_revoked: Callable[[set[TopicPartition]], Awaitable[None]],
+    ) -> None:
+        self._on_assigned = on_assigned
+        self._on_revoked = on_revoked
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._on_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self._on_assigned(assigned)

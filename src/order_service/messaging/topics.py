@@ -9,22 +9,12 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
+from order_service.messaging.errors import MissingTopicsError, TopicConfigError
+
 MAX_MESSAGE_BYTES = "max.message.bytes"
 # What a dead letter (or retry hop) adds to the original record: the dlq.* / retry.* headers,
 # an error message of bounded length, and record-batch overhead; generously rounded up.
 ENVELOPE_HEADROOM_BYTES = 64 * 1024
-
-
-class MissingTopicsError(RuntimeError):
-    pass
-
-
-class TopicConfigError(RuntimeError):
-    """A topic's configuration cannot be read."""
-
-    def __init__(self, message: str, *, retriable: bool = False) -> None:
-        super().__init__(message)
-        self.retriable = retriable
 
 
 @dataclass(frozen=True, slots=True)

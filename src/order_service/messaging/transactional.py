@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import InvalidProducerEpoch, ProducerFenced
 
 from order_service.messaging.backoff import PartitionBackoff, refusal
@@ -15,6 +15,7 @@ from order_service.messaging.context import current_record
 from order_service.messaging.metrics import PipelineMetrics
 from order_service.messaging.records import InputRecord, RecordHandler, group_by_partition
 from order_service.messaging.retry import DelayGate
+from order_service.messaging.transactional_ownership import PartitionOwnership
 from order_service.messaging.transactional_producers import PartitionProducers
 
 logger = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ class _OpenTransaction:
     acks: list[Any] = field(default_factory=list)
 
 
-class TransactionalPipeline:
+class TransactionalPipeline(PartitionOwnership):
     """Keeps one transaction open per partition and commits it, with its offsets, every interval.
 
     On any failure the transaction is aborted and the partition rewound to its committed offset;
@@ -47,6 +48,7 @@ class TransactionalPipeline:
         retry_backoff_ms: int = 500,
         max_retry_backoff_ms: int = 30_000,
         gate: DelayGate | None = None,
+        consumer: Callable[[], AIOKafkaConsumer | None] = lambda: None,
     ) -> None:
         self._handle = handle
         self._gate = gate
@@ -66,10 +68,8 @@ class TransactionalPipeline:
             metrics=metrics, base_ms=retry_backoff_ms, max_ms=max_retry_backoff_ms
         )
         self.in_flight = asyncio.Lock()
-        self.consumer: Callable[[], AIOKafkaConsumer | None] = lambda: None
-
-    def rebalance_listener(self) -> ConsumerRebalanceListener:
-        return _TransactionalRebalance(self)
+        # The subscriber's consumer once it exists; None under FastStream's in-memory test broker.
+        self.consumer = consumer
 
     def transactional_ids(self) -> list[str]:
         return self._producers.transactional_ids()
@@ -113,17 +113,6 @@ class TransactionalPipeline:
                 txn.next_offset = self._next[tp] = record.offset + 1
         except Exception as exc:  # noqa: BLE001 - any failure aborts the partition's transaction
             await self._abort(tp, consumer, exc)
-
-    async def _reopen(self, tp: TopicPartition, consumer: Any) -> bool:
-        """A partition we own lost its producer (a failed re-creation, or an open during an outage)."""
-        if consumer is None or tp in self._fenced or tp not in consumer.assignment():
-            return False
-        if failed := await self._producers.open([tp]):
-            logger.warning("could not open the producer of %s-%s: %r", tp.topic, tp.partition, failed[tp])
-            self.backoff.failed(consumer, tp, self._next.get(tp, 0), failed[tp])
-            return False
-        await self._rewind(tp, consumer)
-        return False  # what was fetched before the rewind is stale
 
     async def _commit_due(self, consumer: Any, *, force: bool = False) -> None:
         now = time.monotonic()
@@ -176,20 +165,12 @@ class TransactionalPipeline:
             )
         await self._rewind(tp, consumer, exc)
 
-    async def _rewind(
-        self, tp: TopicPartition, consumer: AIOKafkaConsumer | None, cause: BaseException | None = None
-    ) -> None:
-        if consumer is None or tp not in consumer.assignment():
-            return
-        committed = await consumer.committed(tp)
-        if committed is None:
-            await consumer.seek_to_beginning(tp)
-            committed = 0
-        else:
-            consumer.seek(tp, committed)
-        self._next[tp] = self.committed[tp] = committed
-        if cause is not None:
-            self.backoff.failed(consumer, tp, committed, cause)
+    async def close(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+        async with self.in_flight:
+            await self._commit_due(None, force=True)
+            await self._producers.close_all()
 
     async def _commit_periodically(self) -> None:
         # Commits transactions that a quiet partition left open; busy ones commit in process().
@@ -200,41 +181,3 @@ class TransactionalPipeline:
                     await self._commit_due(self.consumer())
             except Exception:
                 logger.exception("periodic transaction commit failed; retrying at the next interval")
-
-    async def assigned(self, partitions: set[TopicPartition]) -> None:
-        async with self.in_flight:
-            self._fenced -= partitions
-            failed = await self._producers.open(partitions)
-            for tp, exc in failed.items():
-                # Opened again, and only then rewound, when its records arrive (_reopen).
-                logger.warning("could not open the producer of %s-%s: %r", tp.topic, tp.partition, exc)
-            # Offsets are read only after our producers fenced the previous owner's transactions.
-            for tp in partitions - failed.keys():
-                await self._rewind(tp, self.consumer())
-
-    async def revoked(self, partitions: set[TopicPartition]) -> None:
-        async with self.in_flight:
-            mine = [tp for tp in partitions if tp in self._open]
-            await asyncio.gather(*(self._commit(tp, self.consumer()) for tp in mine))
-            await self._producers.close(partitions)
-            self.backoff.forget(partitions)
-            for tp in partitions:
-                self._next.pop(tp, None)
-
-    async def close(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
-        async with self.in_flight:
-            await self._commit_due(None, force=True)
-            await self._producers.close_all()
-
-
-class _TransactionalRebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, pipeline: TransactionalPipeline) -> None:
-        self._pipeline = pipeline
-
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        await self._pipeline.revoked(revoked)
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        await self._pipeline.assigned(assigned)

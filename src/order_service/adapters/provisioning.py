@@ -2,24 +2,24 @@
 
 from aiokafka.admin import AIOKafkaAdminClient
 
-from order_service.connection import StartupError, client_kwargs
+from order_service.adapters.connection import client_kwargs
+from order_service.messaging.errors import ConfigurationError, MissingTopicsError, TopicConfigError
 from order_service.messaging.topics import (
     ENVELOPE_HEADROOM_BYTES,
     MAX_MESSAGE_BYTES,
-    MissingTopicsError,
-    TopicConfigError,
     TopicSpec,
     ensure_topics,
     max_message_bytes,
     too_small,
 )
-from order_service.settings import Settings
+from order_service.settings import KafkaSettings, Settings, TopicSettings
 
 
-def topic_specs(settings: Settings, *, carrier_bytes: int | None = None) -> list[TopicSpec]:
+def topic_specs(
+    topics: TopicSettings, *, retry_topic: bool, carrier_bytes: int | None = None
+) -> list[TopicSpec]:
     """Input and output, then the topics that carry whole input records (DLQ, retry)."""
-    topics = settings.topics
-    carriers = [topics.dead_letter, *([topics.retry] if settings.retry.topic_enabled else [])]
+    carriers = [topics.dead_letter, *([topics.retry] if retry_topic else [])]
     config = {MAX_MESSAGE_BYTES: str(carrier_bytes)} if carrier_bytes else {}
     return [
         *(
@@ -30,35 +30,34 @@ def topic_specs(settings: Settings, *, carrier_bytes: int | None = None) -> list
     ]
 
 
-async def provision(settings: Settings) -> tuple[list[str], int]:
+async def provision(
+    kafka: KafkaSettings, topics: TopicSettings, *, retry_topic: bool
+) -> tuple[list[str], int]:
     """Create missing topics (or fail naming them); returns them and the largest record to publish.
 
     Dead letters and retry hops are the input record plus headers, so their topics must accept
     the input topic's limit plus ENVELOPE_HEADROOM_BYTES; existing ones are checked, not altered.
     """
-    admin = AIOKafkaAdminClient(**client_kwargs(settings.kafka))
+    admin = AIOKafkaAdminClient(**client_kwargs(kafka))
     await admin.start()
-    create = settings.topics.create
     try:
-        sources = topic_specs(settings)[:2]
-        created = await ensure_topics(admin, sources, create=create)
-        needed = (await max_message_bytes(admin, [settings.topics.input]))[
-            settings.topics.input
-        ] + ENVELOPE_HEADROOM_BYTES
-        carriers = topic_specs(settings, carrier_bytes=needed)[2:]
-        created += await ensure_topics(admin, carriers, create=create)
+        sources = topic_specs(topics, retry_topic=retry_topic)[:2]
+        created = await ensure_topics(admin, sources, create=topics.create)
+        needed = (await max_message_bytes(admin, [topics.input]))[topics.input] + ENVELOPE_HEADROOM_BYTES
+        carriers = topic_specs(topics, retry_topic=retry_topic, carrier_bytes=needed)[2:]
+        created += await ensure_topics(admin, carriers, create=topics.create)
         if problems := too_small(await max_message_bytes(admin, [s.name for s in carriers]), needed):
-            raise StartupError("; ".join(problems))
+            raise ConfigurationError("; ".join(problems))
         return created, needed
     except MissingTopicsError as exc:
-        raise StartupError(f"{exc}; create them or set ORDER_SERVICE_TOPICS__CREATE=true") from None
+        raise ConfigurationError(f"{exc}; create them or set ORDER_SERVICE_TOPICS__CREATE=true") from None
     except TopicConfigError as exc:
-        raise StartupError(str(exc)) from None
+        raise ConfigurationError(str(exc)) from None
     finally:
         await admin.close()
 
 
 async def provision_topics(settings: Settings) -> list[str]:
     """Create the service's missing topics, or fail naming them when creation is disabled."""
-    created, _ = await provision(settings)
+    created, _ = await provision(settings.kafka, settings.topics, retry_topic=settings.retry.topic_enabled)
     return created

@@ -1,4 +1,4 @@
-"""Service settings, read from ORDER_SERVICE_* environment variables and an optional .env file."""
+"""The settings groups, one per concern; `Settings` in the package puts them together."""
 
 import os
 from collections.abc import Callable
@@ -11,11 +11,10 @@ from pydantic import (
     Field,
     ImportString,
     SecretStr,
-    ValidationError,
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode
 
 from order_service.messaging.retry import RetryPolicy
 
@@ -104,6 +103,20 @@ class ConsumerSettings(BaseModel):
     # A consumer that has not joined its group this long after start ends the process.
     join_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
 
+    # Every consumer group and instance id the service uses is named here.
+    @property
+    def retry_group_id(self) -> str:
+        return f"{self.group_id}.retry"
+
+    @property
+    def replay_group_id(self) -> str:
+        """Re-drive progress: `order-service dlq replay` does not resend what it already sent."""
+        return f"{self.group_id}.dlq-replay"
+
+    def instance_id(self, topic: str) -> str | None:
+        """Static membership: one id per instance and subscribed topic."""
+        return f"{self.group_instance_id}-{topic}" if self.group_instance_id is not None else None
+
 
 class ProducerSettings(BaseModel):
     # Idempotence, and with it the delivery guarantee, needs acks from all in-sync replicas.
@@ -128,21 +141,32 @@ class RetrySettings(BaseModel):
 
 
 class ProcessingSettings(BaseModel):
+    """How each record is processed."""
+
     processor: ImportString[Callable[..., Any]] = Field(
         "order_service.domain.rules:process_order", validate_default=True
     )
+    max_record_bytes: Positive = 64 * 1024
+
+
+class DeliverySettings(BaseModel):
+    """The delivery guarantee, and how publishes and commits are retried and watched."""
+
     guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
     commit_interval_ms: Positive = 100
     commit_timeout_ms: Positive = 30_000
     transaction_timeout_ms: Positive = 60_000
-    accepted_currencies: Annotated[frozenset[str], NoDecode] = frozenset({"EUR", "USD", "GBP"})
-    default_currency: str = "EUR"
-    max_record_bytes: Positive = 64 * 1024
-    max_error_message_chars: Annotated[int, Field(ge=32)] = 512
-    retry_backoff_ms: Positive = 500
-    max_retry_backoff_ms: Positive = 30_000
+    backoff_ms: Positive = 500
+    max_backoff_ms: Positive = 30_000
     # A partition behind its log end with no commit for this long is reported as stalled.
     stall_after_s: Annotated[float, Field(gt=0)] = 60.0
+
+
+class OrderSettings(BaseModel):
+    """The order policy the rules apply."""
+
+    accepted_currencies: Annotated[frozenset[str], NoDecode] = frozenset({"EUR", "USD", "GBP"})
+    default_currency: str = "EUR"
 
     @field_validator("accepted_currencies", mode="before")
     @classmethod
@@ -154,61 +178,10 @@ class ProcessingSettings(BaseModel):
         )
 
 
+class DeadLetterSettings(BaseModel):
+    max_error_message_chars: Annotated[int, Field(ge=32, le=16_384)] = 512
+
+
 class HttpSettings(BaseModel):
     host: str = "0.0.0.0"  # noqa: S104 - a container's port must be reachable from outside it
     port: Annotated[int, Field(gt=0, lt=65536)] = 8080
-
-
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX,
-        env_nested_delimiter=NESTED_DELIMITER,
-        env_file=".env",
-        extra="ignore",
-    )
-
-    kafka: KafkaSettings = KafkaSettings()
-    topics: TopicSettings = TopicSettings()
-    consumer: ConsumerSettings = ConsumerSettings()
-    producer: ProducerSettings = ProducerSettings()
-    processing: ProcessingSettings = ProcessingSettings()
-    retry: RetrySettings = RetrySettings()
-    http: HttpSettings = HttpSettings()
-    shutdown_grace_period_s: Annotated[float, Field(gt=0, le=300)] = 20.0
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    log_format: Literal["json", "text"] = "json"
-
-    @model_validator(mode="after")
-    def _retries_fit_the_poll_interval(self) -> Self:
-        worst = self.retry.policy().worst_case_ms()
-        if worst * 2 > self.consumer.max_poll_interval_ms:
-            raise ValueError(
-                f"retries may wait {worst} ms per record, more than half of "
-                f"{ENV_PREFIX}CONSUMER__MAX_POLL_INTERVAL_MS; lower {ENV_PREFIX}RETRY__ATTEMPTS "
-                f"or {ENV_PREFIX}RETRY__MAX_BACKOFF_MS"
-            )
-        return self
-
-    def secret_values(self) -> list[str]:
-        secrets = (self.kafka.sasl_password, self.kafka.ssl_password)
-        return [s.get_secret_value() for s in secrets if s is not None]
-
-
-class ConfigurationError(SystemExit):
-    """Invalid settings: exits at start with a message naming each offending variable."""
-
-
-def env_name(location: tuple[int | str, ...]) -> str:
-    return ENV_PREFIX + NESTED_DELIMITER.join(str(part).upper() for part in location)
-
-
-def load_settings(**overrides: Any) -> Settings:
-    try:
-        return Settings(**overrides)
-    except ValidationError as exc:
-        # Input values are left out on purpose: they may be secrets.
-        lines = [
-            f"  {env_name(e['loc'])}: {e['msg']}" if e["loc"] else f"  {e['msg']}"
-            for e in exc.errors(include_input=False)
-        ]
-        raise ConfigurationError("invalid configuration:\n" + "\n".join(lines)) from None

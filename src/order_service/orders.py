@@ -1,35 +1,31 @@
-"""Entry point for orders: the subscriber hands batches to the delivery pipeline."""
+"""The order use case: decode OrderCreated, apply the rules, publish OrderProcessed; its channels."""
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from aiokafka import ConsumerRebalanceListener
 from faststream.kafka import KafkaRouter
 from faststream.middlewares import AckPolicy
 from prometheus_client import Counter
 
+from order_service.adapters.logs import current_order_id
 from order_service.domain.events import OrderCreated, OrderProcessed
 from order_service.domain.rules import OrderPolicy
-from order_service.logs import current_order_id
 from order_service.messaging.faststream_batch import decode_raw_batch, parse_raw_batch
 from order_service.messaging.json_handler import JsonHandler
-from order_service.messaging.records import (
-    DeliveryPipeline,
-    InputRecord,
-    OutgoingRecord,
-    RecordHandler,
-)
-from order_service.settings import Settings
+from order_service.messaging.records import InputRecord, OutgoingRecord, RecordHandler
+from order_service.settings import ConsumerSettings, OrderSettings, ProcessingSettings, TopicSettings
 
 logger = logging.getLogger(__name__)
 
 
-def order_handler(settings: Settings, outcomes: Counter) -> RecordHandler:
+def order_handler(
+    processing: ProcessingSettings, orders: OrderSettings, *, output_topic: str, outcomes: Counter
+) -> RecordHandler:
     """Decode OrderCreated, apply the rules, encode OrderProcessed keyed by order id."""
-    processing = settings.processing
     policy = OrderPolicy(
-        accepted_currencies=processing.accepted_currencies,
-        default_currency=processing.default_currency,
+        accepted_currencies=orders.accepted_currencies, default_currency=orders.default_currency
     )
     rules = processing.processor
     counted = {status: outcomes.labels(status) for status in ("processed", "rejected")}
@@ -47,7 +43,7 @@ def order_handler(settings: Settings, outcomes: Counter) -> RecordHandler:
     decode_and_process = JsonHandler(
         input_model=OrderCreated,
         process=process,
-        output_topic=settings.topics.output,
+        output_topic=output_topic,
         key_of=lambda processed: processed.order_id,
         max_value_bytes=processing.max_record_bytes,
     )
@@ -59,26 +55,12 @@ def order_handler(settings: Settings, outcomes: Counter) -> RecordHandler:
     return handle
 
 
-def orders_router(
-    settings: Settings,
-    pipeline: DeliveryPipeline,
-    listener: ConsumerRebalanceListener,
-    retry: tuple[DeliveryPipeline, ConsumerRebalanceListener] | None = None,
-) -> KafkaRouter:
-    """The input subscriber, and the retry-topic subscriber when retries go through one."""
-    router = KafkaRouter()
-    _subscribe(router, settings, settings.topics.input, settings.consumer.group_id, pipeline, listener)
-    _document_outputs(router, settings)
-    if retry is not None:
-        group = retry_group(settings)
-        _subscribe(router, settings, settings.topics.retry, group, *retry)
-    return router
+def document_outputs(router: KafkaRouter, topics: TopicSettings, *, retry_topic: bool) -> None:
+    """The output channels, for the AsyncAPI document only.
 
-
-def _document_outputs(router: KafkaRouter, settings: Settings) -> None:
-    # For the AsyncAPI document only: the delivery layer's own producer sends these records,
-    # because FastStream publishers rewrite headers and have no transactions.
-    topics = settings.topics
+    The delivery layer's own producer sends these records: FastStream publishers rewrite headers
+    and have no transactions.
+    """
     router.publisher(
         topics.output, schema=OrderProcessed, description="One outcome per order, keyed by order_id."
     )
@@ -87,31 +69,26 @@ def _document_outputs(router: KafkaRouter, settings: Settings) -> None:
         description="Input records that could not be processed: original key, bytes and headers, "
         "plus the dlq.* envelope headers (docs/dead-letter-envelope.md).",
     )
-    if settings.retry.topic_enabled:
+    if retry_topic:
         router.publisher(topics.retry, description="Input records waiting for a delayed retry.")
 
 
-def retry_group(settings: Settings) -> str:
-    return f"{settings.consumer.group_id}.retry"
-
-
-def _subscribe(
+def subscribe(
     router: KafkaRouter,
-    settings: Settings,
+    consumer: ConsumerSettings,
+    *,
     topic: str,
     group_id: str,
-    pipeline: DeliveryPipeline,
     listener: ConsumerRebalanceListener,
-) -> None:
-    consumer = settings.consumer
+    process: Callable[[Sequence[InputRecord]], Awaitable[None]],
+) -> Any:
+    """One batch subscriber on `topic` that hands every fetched batch to `process`."""
     # MANUAL: the pipeline commits each partition only once its outputs are acked.
     # ACK_FIRST would commit before processing, ACK would commit failures as if done.
     subscriber = router.subscriber(
         topic,
         group_id=group_id,
-        group_instance_id=(
-            f"{consumer.group_instance_id}-{topic}" if consumer.group_instance_id is not None else None
-        ),
+        group_instance_id=consumer.instance_id(topic),
         batch=True,
         max_records=consumer.max_batch_records,
         batch_timeout_ms=consumer.batch_timeout_ms,
@@ -133,6 +110,6 @@ def _subscribe(
     # one by one so that a bad record fails alone.
     @subscriber
     async def on_orders_created(orders: list[OrderCreated]) -> None:
-        await pipeline.process(orders)
+        await process(orders)
 
-    pipeline.consumer = lambda: subscriber.consumer
+    return subscriber

@@ -23,31 +23,29 @@ class Observability:
         return ("/metrics", make_asgi_app(self.registry))
 
 
-def tracer_provider_from_environment() -> TracerProvider | None:
-    """A provider when OTEL_TRACES_EXPORTER names an exporter; None (no tracing, no cost) otherwise."""
-    exporter_name = os.environ.get("OTEL_TRACES_EXPORTER", "none").strip().lower()
+def tracer_provider_for(exporter_name: str) -> TracerProvider | None:
+    """A provider when OTEL_TRACES_EXPORTER names an exporter; None (no tracing, no cost) otherwise.
+
+    Settings validated the name, and that the otlp exporter is installed, before anything started.
+    """
     if exporter_name == "none" or os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
         return None
     exporter: SpanExporter
     if exporter_name == "console":
         exporter = ConsoleSpanExporter()
-    elif exporter_name == "otlp":
-        try:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-        except ImportError:
-            raise SystemExit(
-                "OTEL_TRACES_EXPORTER=otlp needs the package opentelemetry-exporter-otlp-proto-http"
-            ) from None
-        exporter = OTLPSpanExporter()  # reads OTEL_EXPORTER_OTLP_* itself
     else:
-        raise SystemExit(f"OTEL_TRACES_EXPORTER={exporter_name} is not supported: use none, console or otlp")
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter()  # reads OTEL_EXPORTER_OTLP_* itself
     service = os.environ.get("OTEL_SERVICE_NAME", "order-service")
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
     provider.add_span_processor(BatchSpanProcessor(exporter))
     return provider
 
 
-def build_observability(tracer_provider: TracerProvider | None = None) -> Observability:
+def build_observability(
+    exporter_name: str = "none", tracer_provider: TracerProvider | None = None
+) -> Observability:
     registry = CollectorRegistry()
     return Observability(
         registry=registry,
@@ -55,5 +53,5 @@ def build_observability(tracer_provider: TracerProvider | None = None) -> Observ
         orders=Counter(
             "orders_processed", "Orders by outcome", ["status"], namespace="order_service", registry=registry
         ),
-        tracer_provider=tracer_provider or tracer_provider_from_environment(),
+        tracer_provider=tracer_provider or tracer_provider_for(exporter_name),
     )

@@ -23,11 +23,11 @@ from aiokafka.errors import (
     RequestTimedOutError,
 )
 
-from order_service.connection import StartupError, client_kwargs
-from order_service.messaging.topics import MissingTopicsError
-from order_service.progress import Progress
-from order_service.provisioning import provision_topics
-from order_service.samples import encode, malformed_corpus, sample_order
+from order_service.adapters.connection import client_kwargs
+from order_service.adapters.provisioning import provision_topics
+from order_service.cli.progress import Progress
+from order_service.cli.samples import encode, malformed_corpus, sample_order
+from order_service.messaging.errors import ConfigurationError, MissingTopicsError
 from order_service.settings import Settings, load_settings
 
 DEFAULT_TIMEOUT = 30.0
@@ -296,7 +296,7 @@ def _fail(message: str) -> NoReturn:
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> None:
-    from order_service import dlq
+    from order_service.cli import dlq
 
     if args.command == "produce":
         topic = args.topic or settings.topics.input
@@ -326,7 +326,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the `order-service` command."""
     # Imported here: `dlq` builds on this module's bounded Kafka calls.
-    from order_service import dlq
+    from order_service.cli import dlq
 
     parser = Parser(prog="order-service", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -355,11 +355,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     dlq.add_commands(commands)
     args = parser.parse_args(argv)
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except ConfigurationError as exc:
+        _fail(str(exc))
     _configure_logging(settings)
     try:
         bootstrap = _bootstrap_list(settings)
-    except StartupError as exc:  # e.g. TLS files that do not load
+    except ConfigurationError as exc:  # e.g. TLS files that do not load
         _fail(str(exc))
     try:
         asyncio.run(_run(args, settings))
@@ -369,7 +372,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         _fail(f"cannot reach Kafka at {bootstrap} within {args.timeout:g}s: {exc}")
     except CommandFailed as exc:
         _fail(f"{exc} (Kafka at {bootstrap})")
-    except StartupError as exc:  # provisioning: missing topics that may not be created, and such
+    except ConfigurationError as exc:  # provisioning: missing topics that may not be created, and such
         _fail(str(exc))
     except KafkaError as exc:
         _fail(f"Kafka at {bootstrap}: {exc}")

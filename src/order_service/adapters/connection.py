@@ -7,6 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from aiokafka import AIOKafkaProducer
 from aiokafka.conn import create_conn
 from aiokafka.errors import (
     AuthenticationFailedError,
@@ -17,16 +18,16 @@ from aiokafka.errors import (
 from faststream.kafka.security import parse_security
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
-from order_service.settings import ENV_PREFIX, KafkaSettings
+from order_service.messaging.errors import ConfigurationError
+from order_service.messaging.partitioner import Murmur2Partitioner
+from order_service.settings import ENV_PREFIX, KafkaSettings, ProducerSettings
 
 logger = logging.getLogger(__name__)
 _SASL = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}
 _VAR = f"{ENV_PREFIX}KAFKA__"
+# aiokafka's default; start-up raises it to what a dead letter of the largest input record needs.
+DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024
 T = TypeVar("T")
-
-
-class StartupError(RuntimeError):
-    """The service cannot reach a working state; the message is the one line an operator reads."""
 
 
 def build_security(kafka: KafkaSettings) -> BaseSecurity | None:
@@ -55,11 +56,25 @@ def client_kwargs(kafka: KafkaSettings) -> dict[str, Any]:
     }
 
 
+def build_producer(kafka: KafkaSettings, producer: ProducerSettings, **extra: Any) -> AIOKafkaProducer:
+    """The one way producers are built: idempotent, acks=all; `extra` adds e.g. a transactional id."""
+    return AIOKafkaProducer(
+        **client_kwargs(kafka),
+        acks=producer.acks,
+        enable_idempotence=True,
+        linger_ms=producer.linger_ms,
+        max_batch_size=producer.max_batch_bytes,
+        compression_type=None if producer.compression_type == "none" else producer.compression_type,
+        partitioner=Murmur2Partitioner(),
+        **extra,
+    )
+
+
 def _ssl_context(kafka: KafkaSettings) -> ssl.SSLContext:
     try:
         context = ssl.create_default_context(cafile=str(kafka.ssl_cafile) if kafka.ssl_cafile else None)
     except (OSError, ssl.SSLError) as exc:
-        raise StartupError(f"cannot load {_VAR}SSL_CAFILE: {_reason(exc)}") from None
+        raise ConfigurationError(f"cannot load {_VAR}SSL_CAFILE: {_reason(exc)}") from None
     if kafka.ssl_certfile:
         password = kafka.ssl_password.get_secret_value() if kafka.ssl_password else None
         try:
@@ -67,7 +82,7 @@ def _ssl_context(kafka: KafkaSettings) -> ssl.SSLContext:
                 str(kafka.ssl_certfile), str(kafka.ssl_keyfile) if kafka.ssl_keyfile else None, password
             )
         except (OSError, ssl.SSLError) as exc:
-            raise StartupError(
+            raise ConfigurationError(
                 f"cannot load the client certificate ({_VAR}SSL_CERTFILE, {_VAR}SSL_KEYFILE, "
                 f"{_VAR}SSL_PASSWORD): {_reason(exc)}"
             ) from None
@@ -92,7 +107,7 @@ async def wait_for_cluster(kafka: KafkaSettings, deadline: float) -> None:
             causes.append(f"{address}: {cause}")
         left = deadline - time.monotonic()
         if left <= 0:
-            raise StartupError(
+            raise ConfigurationError(
                 f"cannot reach Kafka at {','.join(kafka.bootstrap_servers)} ({_VAR}BOOTSTRAP_SERVERS) "
                 f"within {kafka.connect_timeout_s:g}s: {'; '.join(causes)}"
             )
@@ -113,7 +128,7 @@ async def retry_until(deadline: float, what: str, step: Callable[[], Awaitable[T
         except (KafkaError, OSError, TimeoutError) as exc:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise StartupError(
+                raise ConfigurationError(
                     f"{what} did not succeed before the start-up deadline: {_reason(exc)}"
                 ) from None
             logger.warning("%s failed (attempt %d, %.0fs left): %s", what, attempt, left, _reason(exc))
@@ -129,25 +144,27 @@ async def _try_broker(kafka: KafkaSettings, address: str, deadline: float) -> st
             conn = await create_conn(host.strip("[]"), int(port), **security)
         conn.close()
     except ssl.SSLCertVerificationError as exc:
-        raise StartupError(
+        raise ConfigurationError(
             f"TLS: the certificate of {address} was rejected ({exc.verify_message}); "
             f"check {_VAR}SSL_CAFILE and that {address} is a name the certificate carries"
         ) from None
     except ssl.SSLError as exc:
-        raise StartupError(
+        raise ConfigurationError(
             f"TLS handshake with {address} failed ({_reason(exc)}): is it a TLS listener? "
             f"check {_VAR}SECURITY_PROTOCOL={kafka.security_protocol}"
         ) from None
     except (SaslAuthenticationFailed, AuthenticationFailedError) as exc:
-        raise StartupError(
+        raise ConfigurationError(
             f"SASL authentication at {address} failed ({type(exc).__name__}): "
             f"check {_VAR}SASL_USERNAME and {_VAR}SASL_PASSWORD"
         ) from None
     except UnsupportedSaslMechanismError:
-        raise StartupError(f"{address} does not accept {_VAR}SASL_MECHANISM={kafka.sasl_mechanism}") from None
+        raise ConfigurationError(
+            f"{address} does not accept {_VAR}SASL_MECHANISM={kafka.sasl_mechanism}"
+        ) from None
     except (OSError, KafkaError, TimeoutError) as exc:
         if kafka.security_protocol in ("SSL", "SASL_SSL") and _closed_during_handshake(exc):
-            raise StartupError(
+            raise ConfigurationError(
                 f"TLS handshake with {address} failed (connection closed): is it a TLS listener? "
                 f"check {_VAR}SECURITY_PROTOCOL={kafka.security_protocol}"
             ) from None

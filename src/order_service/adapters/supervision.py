@@ -16,7 +16,7 @@ import uvicorn
 
 from order_service.messaging.health import GroupMembership
 
-logger = logging.getLogger("order_service.supervision")
+logger = logging.getLogger("order_service.adapters.supervision")
 # Past the grace period, what is still open is left; a little slack lets the last lines out.
 _FORCE_EXIT_SLACK_S = 2.5
 

@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from order_service import cli
-from order_service.connection import client_kwargs
+from order_service.adapters.connection import client_kwargs
+from order_service.cli.progress import Progress
 from order_service.messaging.envelope import read_envelope
 from order_service.messaging.records import InputRecord
 from order_service.messaging.redrive import ReplayFilter, replay_record
-from order_service.progress import Progress
 from order_service.settings import Settings
 
 

@@ -1,0 +1,15 @@
+"""The service's broker over a given sink, for FastStream's in-memory TestKafkaBroker."""
+
+from faststream.kafka import KafkaBroker
+
+from order_service.adapters.observability import build_observability
+from order_service.bootstrap import build_subscriptions, create_broker
+from order_service.messaging.records import RecordSink
+from order_service.settings import Settings
+
+
+def create_test_broker(settings: Settings, sink: RecordSink) -> KafkaBroker:
+    """The same subscriptions and pipelines as the service, publishing through `sink`."""
+    observed = build_observability()
+    subscriptions = build_subscriptions(settings, sink, observed, sizing={})
+    return create_broker(settings, subscriptions, observed)
