@@ -25,7 +25,7 @@ def from_timestamps(
     name: str, inputs: dict[bytes, int], outputs: dict[bytes, int], peak_rss_mb: float | None
 ) -> Run:
     """Throughput from the first output to the last; latency from input to output timestamp, per key."""
-    matched = [outputs[key] - inputs[key] for key in outputs if key in inputs]
+    matched = [float(outputs[key] - inputs[key]) for key in outputs if key in inputs]
     span_s = max(1e-3, (max(outputs.values()) - min(outputs.values())) / 1000)
     return Run(
         name=name,

@@ -15,7 +15,7 @@ from tests.support.kafka import (
     topic_exists,
     wait_all_committed,
 )
-from tests.support.orders import Record, order_ids, valid_orders
+from tests.support.orders import Record, keys, order_ids, valid_orders
 from tests.support.service import ServiceProcess, ServiceTopics
 from tests.support.waiting import eventually
 
@@ -35,7 +35,7 @@ async def test_each_malformed_record_is_dead_lettered_once_with_its_bytes_and_en
 ) -> None:
     corpus = {m.name: m for m in malformed_corpus()}
     assert len(corpus) >= 20
-    bad = [
+    bad: list[Record] = [
         (f"bad-{m.name}".encode(), m.value, [("trace", f"t-{m.name}".encode()), ("binary", b"\x00\xff")])
         for m in corpus.values()
     ]
@@ -48,7 +48,7 @@ async def test_each_malformed_record_is_dead_lettered_once_with_its_bytes_and_en
     inputs = await read_all(kafka, topics.input, expected=len(valid) + len(bad))
 
     assert len(processed) + len(dead) == len(inputs)
-    assert sorted(order_ids(processed)) == sorted(k.decode() for k, _, _ in valid)
+    assert sorted(order_ids(processed)) == sorted(keys(valid))
     by_key = {r.key: r for r in dead}
     assert len(by_key) == len(dead) == len(bad), "each malformed record exactly once"
     originals = {r.key: r for r in inputs}
@@ -62,6 +62,7 @@ async def test_each_malformed_record_is_dead_lettered_once_with_its_bytes_and_en
         assert envelope["dlq.original.offset"] == str(original.offset)
         assert envelope["dlq.original.timestamp"] == str(original.timestamp)
         assert envelope["dlq.consumer.group"] == topics.group
+        assert key is not None
         assert envelope["dlq.error.category"] == corpus[key.decode().removeprefix("bad-")].category, key
         assert envelope["dlq.error.type"] in {"ValidationError", "DeserializationError"}
         assert 0 < len(envelope["dlq.error.message"]) <= 512
@@ -106,6 +107,6 @@ async def test_failed_dead_letter_publish_is_not_committed_and_is_retried(
     assert [(r.key, r.value) for r in dead] == [(bad[0], bad[1])]
     assert ("trace", b"keep-me") in dead[0].headers
     processed = await read_all(kafka, topics.output, expected=len(warmup) + len(after))
-    assert set(order_ids(processed)) == {k.decode() for k, _, _ in warmup + after}, "nothing lost"
+    assert set(order_ids(processed)) == set(keys(warmup + after)), "nothing lost"
     await wait_all_committed(kafka, topics.input, topics.group)
     print(f"DLQ publish attempts that failed and were retried: {await retries_logged()}")

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from order_service.cli.samples import malformed_corpus
 from tests.support.kafka import committed_and_end_offsets, produce, read_all, wait_all_committed
-from tests.support.orders import Record, valid_orders
+from tests.support.orders import Record, keys, valid_orders
 from tests.support.service import ServiceProcess, ServiceTopics
 from tests.support.waiting import eventually
 
@@ -47,21 +47,22 @@ async def wait_progress(kafka: str, topics: ServiceTopics, at_least: int, timeou
 
 async def assert_exactly_once_in_order(kafka: str, topics: ServiceTopics, inputs: list[Record]) -> None:
     await wait_all_committed(kafka, topics.input, topics.group, timeout=120)
-    invalid = {key for key, _, _ in inputs if b"-bad-" in key}
-    keys = {key.decode() for key, _, _ in inputs if key not in invalid}
+    invalid = {key for key in keys(inputs) if "-bad-" in key}
+    valid = set(keys(inputs)) - invalid
     processed = await read_all(kafka, topics.output, expected=len(inputs) - len(invalid))
     dead = await read_all(kafka, topics.dead_letter, expected=len(invalid))
-    outputs = Counter([r.key.decode() for r in processed] + [r.key.decode() for r in dead])
+    outputs = Counter(keys([(r.key, r.value, []) for r in [*processed, *dead]]))
     duplicates = {key: n for key, n in outputs.items() if n > 1}
     print(f"read_committed: {len(processed)} processed + {len(dead)} dead letters for {len(inputs)} inputs")
     assert duplicates == {}
-    assert set(outputs) == set(keys) | {k.decode() for k in invalid}
+    assert set(outputs) == valid | invalid
     assert len(processed) + len(dead) == len(inputs)
     source = await read_all(kafka, topics.input, expected=len(inputs))
     valid_by_partition: dict[int, list[str]] = {}
     for record in source:
-        if record.key not in invalid:
-            valid_by_partition.setdefault(record.partition, []).append(record.key.decode())
+        [key] = keys([(record.key, record.value, [])])
+        if key not in invalid:
+            valid_by_partition.setdefault(record.partition, []).append(key)
     out_by_partition: dict[int, list[str]] = {}
     for record in processed:
         out_by_partition.setdefault(record.partition, []).append(json.loads(record.value)["order_id"])

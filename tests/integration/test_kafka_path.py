@@ -5,6 +5,7 @@ from collections import defaultdict
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from tests.support.kafka import committed_and_end_offsets, create_topics, produce, unique
+from tests.support.orders import Record
 from tests.support.waiting import eventually
 
 RECORDS = 1000
@@ -13,7 +14,7 @@ RECORDS = 1000
 async def test_keyed_records_keep_partition_order_and_commits_reach_end_offsets(kafka: str) -> None:
     topic, group = unique("path"), unique("path-group")
     await create_topics(kafka, [topic], partitions=3)
-    sent = [(f"key-{i % 50}".encode(), f"{i}".encode(), []) for i in range(RECORDS)]
+    sent: list[Record] = [(f"key-{i % 50}".encode(), f"{i}".encode(), []) for i in range(RECORDS)]
     await produce(kafka, topic, sent)
 
     consumer = AIOKafkaConsumer(

@@ -3,7 +3,8 @@
 from faststream.kafka import KafkaBroker
 
 from order_service.adapters.observability import build_observability
-from order_service.bootstrap import build_subscriptions, create_broker
+from order_service.bootstrap import create_broker
+from order_service.delivery import build_subscriptions
 from order_service.messaging.records import RecordSink
 from order_service.settings import Settings
 

@@ -20,6 +20,15 @@ def valid_orders(count: int, *, prefix: str, seed: int = 7) -> list[Record]:
     return records
 
 
+def keys(records: Iterable[Record]) -> list[str]:
+    """The records' keys as text; every record given here has one."""
+    texts = []
+    for key, _, _ in records:
+        assert key is not None
+        texts.append(key.decode())
+    return texts
+
+
 def order_ids(records: Iterable[Any]) -> list[str]:
     return [json.loads(r.value)["order_id"] for r in records]
 

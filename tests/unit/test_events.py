@@ -54,8 +54,8 @@ def test_processed_event_round_trips_as_json() -> None:
         customer_id="c",
         status="rejected",
         reason="no",
-        total="1.00",  # type: ignore[arg-type]
+        total="1.00",
         currency="EUR",
-        processed_at="2026-01-01T00:00:00Z",  # type: ignore[arg-type]
+        processed_at="2026-01-01T00:00:00Z",
     )
     assert OrderProcessed.model_validate_json(event.model_dump_json()) == event
