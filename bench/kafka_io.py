@@ -6,10 +6,11 @@ import re
 import time
 from collections.abc import Iterable
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from order_service.cli.samples import encode, sample_order
+from order_service.messaging import kafka_io
 
 PARTITIONS = 6
 # Every contender's output carries the order id in its JSON value; keys differ (FastStream's
@@ -59,40 +60,25 @@ async def produce_orders(
 
 async def timestamps(bootstrap: str, topic: str) -> dict[bytes, int]:
     """Record timestamp (ms) per order id, reading the whole topic as read_committed."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap.split(","),
-        group_id=None,
-        isolation_level="read_committed",
-        enable_auto_commit=False,
-    )
+    consumer = kafka_io.reading_consumer(bootstrap_servers=bootstrap.split(","))
     await consumer.start()
     found: dict[bytes, int] = {}
     try:
-        await consumer._client.force_metadata_update()
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
-            for records in (await consumer.getmany(timeout_ms=1000, max_records=20_000)).values():
-                for record in records:
-                    if record.value and (match := ORDER_ID.search(record.value)):
-                        found.setdefault(match.group(1), record.timestamp)
+        ends = await kafka_io.assign_all(consumer, topic, from_beginning=True)
+        async for records in kafka_io.read_to_end(consumer, ends):
+            for record in records:
+                if record.value and (match := ORDER_ID.search(record.value)):
+                    found.setdefault(match.group(1), record.timestamp)
     finally:
         await consumer.stop()
     return found
 
 
 async def committed_total(bootstrap: str, topic: str, group: str) -> int:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap.split(","), group_id=group, enable_auto_commit=False
-    )
+    consumer = kafka_io.reading_consumer(bootstrap_servers=bootstrap.split(","), group_id=group)
     await consumer.start()
     try:
-        await consumer._client.force_metadata_update()
-        total = 0
-        for p in consumer.partitions_for_topic(topic) or ():
-            total += await consumer.committed(TopicPartition(topic, p)) or 0
-        return total
+        committed, _ = await kafka_io.committed_and_end(consumer, topic)
+        return sum(offset or 0 for offset in committed.values())
     finally:
         await consumer.stop()

@@ -4,10 +4,12 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import for_code
 
+from order_service.messaging import kafka_io
+from order_service.messaging.errors import MissingTopicsError
 from tests.support.waiting import eventually
 
 
@@ -121,13 +123,14 @@ async def read_all(bootstrap: str, topic: str, *, expected: int, timeout: float 
 
 
 async def record_count(bootstrap: str, topic: str) -> int:
-    """Records on a topic, from its end offsets (exact for non-transactional topics)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=hosts(bootstrap), group_id=None)
+    """Records on a topic, from its end offsets (exact for non-transactional topics); 0 if missing."""
+    consumer = kafka_io.reading_consumer(bootstrap_servers=hosts(bootstrap))
     await consumer.start()
     try:
-        await consumer._client.force_metadata_update()
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        return sum((await consumer.end_offsets(partitions)).values()) if partitions else 0
+        _, ends = await kafka_io.committed_and_end(consumer, topic)
+        return sum(ends.values())
+    except MissingTopicsError:
+        return 0
     finally:
         await consumer.stop()
 
@@ -145,19 +148,9 @@ async def wait_all_committed(bootstrap: str, topic: str, group_id: str, *, timeo
 async def committed_and_end_offsets(
     bootstrap: str, topic: str, group_id: str
 ) -> tuple[dict[int, int | None], dict[int, int]]:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=hosts(bootstrap), group_id=group_id, enable_auto_commit=False
-    )
+    consumer = kafka_io.reading_consumer(bootstrap_servers=hosts(bootstrap), group_id=group_id)
     await consumer.start()
     try:
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = [
-                TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
-            ]
-        committed = {tp.partition: await consumer.committed(tp) for tp in partitions}
-        ends = await consumer.end_offsets(partitions)
-        return committed, {tp.partition: offset for tp, offset in ends.items()}
+        return await kafka_io.committed_and_end(consumer, topic)
     finally:
         await consumer.stop()
