@@ -1,5 +1,7 @@
 """Start-up either reaches a working state or exits non-zero with one line naming the cause."""
 
+import subprocess
+import sys
 import time
 
 import pytest
@@ -8,9 +10,14 @@ from tests.support.service import ServiceProcess, ServiceTopics, free_port
 
 
 def run_to_exit(service: ServiceProcess, timeout: float) -> tuple[int, float, str]:
+    """Exit code, seconds from start to exit less the time Python takes to import the service,
+    and the whole output."""
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-c", "import order_service.bootstrap"], check=True)
+    imports = time.monotonic() - started
     started = time.monotonic()
     code = service.start().wait(timeout)
-    return code, time.monotonic() - started, service.output()
+    return code, time.monotonic() - started - imports, service.output()
 
 
 def error_lines(output: str) -> list[str]:
@@ -66,3 +73,41 @@ async def test_a_configuration_error_names_its_variable_without_a_traceback(
     assert variable in output
     assert "Traceback" not in output
     assert "not-a-real-secret-4711" not in output
+
+
+@pytest.mark.parametrize(
+    ("settings", "environment", "variable"),
+    [
+        (
+            {
+                "kafka__security_protocol": "SASL_SSL",
+                "kafka__sasl_mechanism": "SCRAM-SHA-512",
+                "kafka__sasl_username": "order-service",
+            },
+            {},
+            "ORDER_SERVICE_KAFKA__SASL_PASSWORD",
+        ),
+        (
+            {"kafka__security_protocol": "SSL", "kafka__ssl_cafile": "/nonexistent/ca.pem"},
+            {},
+            "ORDER_SERVICE_KAFKA__SSL_CAFILE",
+        ),
+        ({}, {"OTEL_TRACES_EXPORTER": "zipkin"}, "OTEL_TRACES_EXPORTER"),
+    ],
+    ids=["missing-sasl-password", "missing-cafile", "unknown-otel-exporter"],
+)
+async def test_settings_errors_stop_the_start_before_any_network_io(
+    settings: dict[str, str], environment: dict[str, str], variable: str
+) -> None:
+    # Nothing listens there, and the connect timeout is long: reaching the network would not end in 5 s.
+    service = ServiceProcess(f"127.0.0.1:{free_port()}", ServiceTopics(), **settings)
+    service.env.update(environment)
+    try:
+        code, elapsed, output = run_to_exit(service, timeout=30)
+    finally:
+        service.stop()
+    assert code != 0
+    assert elapsed < 5, f"exited after {elapsed:.1f}s"
+    assert variable in output
+    assert "Traceback" not in output
+    assert "not reachable" not in output, "it tried the network"
