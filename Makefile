@@ -1,12 +1,14 @@
 # The front door: each target is a few lines calling real tools.
 SHELL := /bin/bash
 export UV_PYTHON_DOWNLOADS := never
-KAFKA_VERSION := 4.4.0
-# No registry on our CI machines: tests use the locally built image unless told otherwise
-# (`make test KAFKA_IMAGE=apache/kafka:4.4.0` where a registry is reachable).
-KAFKA_IMAGE ?= localhost/kafka:$(KAFKA_VERSION)
-# The service image's base: local too when Kafka's is (see scripts/build-images).
-PYTHON_BASE_IMAGE ?= $(if $(filter localhost/%,$(KAFKA_IMAGE)),localhost/python-base:3.11-bookworm,)
+# Temporary files (pytest's tmp_path, service logs, mktemp) stay in the repository.
+export TMPDIR := $(CURDIR)/.cache/tmp
+$(shell mkdir -p .cache/tmp)
+# The images of the tests: scripts/images takes the official ones (apache/kafka:<kafka.version>,
+# the Dockerfile's python base) where they can be pulled, else builds the local ones. Set either
+# to choose, e.g. `make test KAFKA_IMAGE=localhost/kafka:<version>`.
+KAFKA_IMAGE ?=
+PYTHON_BASE_IMAGE ?=
 PYTEST_ARGS ?=
 
 .PHONY: install run test lint test-env docs bench bench-smoke kafka-up kafka-down
@@ -23,16 +25,17 @@ lint: install
 	uv run ruff format --check .
 	uv run mypy
 
-# Docker engine and, when KAFKA_IMAGE is local, the images; skipped with KAFKA_BOOTSTRAP_SERVERS.
+# Docker engine and the images (pulled, or built where that fails); skipped with
+# KAFKA_BOOTSTRAP_SERVERS. Prints the choice as `export KAFKA_IMAGE=...` lines.
+TEST_ENV = if [[ -z "$${KAFKA_BOOTSTRAP_SERVERS:-}" ]]; then scripts/images; fi
 test-env:
-	@if [[ -z "$${KAFKA_BOOTSTRAP_SERVERS:-}" ]]; then \
-	  scripts/docker-engine; \
-	  if [[ "$(KAFKA_IMAGE)" == localhost/* ]]; then scripts/build-images; fi; \
-	fi
+	@$(TEST_ENV)
 
-test: lint test-env
-	@status=0; KAFKA_IMAGE=$(KAFKA_IMAGE) PYTHON_BASE_IMAGE=$(PYTHON_BASE_IMAGE) TESTCONTAINERS_RYUK_DISABLED=true \
-	  TESTCONTAINERS_HOST_OVERRIDE=localhost uv run pytest $(PYTEST_ARGS) || status=$$?; \
+test: lint
+	@set -eo pipefail; images=$$($(TEST_ENV)); eval "$$images"; \
+	  find "$$TMPDIR" -maxdepth 1 -type f -mtime +1 -delete; \
+	  status=0; TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_HOST_OVERRIDE=localhost \
+	  uv run pytest $(PYTEST_ARGS) || status=$$?; \
 	  if [[ $$status -eq 5 ]]; then echo "pytest collected no tests"; status=0; fi; exit $$status
 
 # All contenders against a fresh local broker; writes bench/results and docs/benchmarks.md.
@@ -40,9 +43,9 @@ BENCH_RECORDS ?= 200000
 bench: install
 	uv run python -m bench.run --records $(BENCH_RECORDS) --docs
 
-# A small run that keeps the benchmark working (CI); results go to a temporary folder.
+# A small run that keeps the benchmark working (CI); results go to a temporary folder, removed after.
 bench-smoke: install
-	uv run python -m bench.run --records 2000 --out "$$(mktemp -d)"
+	out=$$(mktemp -d); trap 'rm -rf "$$out"' EXIT; uv run python -m bench.run --records 2000 --out "$$out"
 
 # The committed AsyncAPI document; tests/unit/test_docs.py fails when it is stale.
 docs: install

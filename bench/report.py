@@ -39,7 +39,7 @@ def machine() -> dict[str, object]:
         "memory_gb": round(mem_kb / 1024 / 1024, 1),
         "python": platform.python_version(),
         "java": java[0] if java else None,
-        "kafka": "4.4.0",
+        "kafka": (ROOT / "kafka.version").read_text().strip(),
         "broker": "single KRaft node on the same machine (scripts/kafka)",
     }
 

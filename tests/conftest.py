@@ -5,18 +5,22 @@ import logging
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from tests.support.service import free_port
 
-KAFKA_VERSION = "4.4.0"
+ROOT = Path(__file__).parents[1]
+KAFKA_VERSION = (ROOT / "kafka.version").read_text().strip()
 DEFAULT_IMAGE = f"apache/kafka:{KAFKA_VERSION}"
+# The broker settings every local Kafka of the project shares (compose, scripts/kafka, the image).
+KRAFT_ENV = ROOT / "docker" / "kafka" / "kraft.env"
 HOW_TO_GET_KAFKA = (
     "integration tests need Kafka: start a Docker engine (scripts/docker-engine) so testcontainers can "
-    "run KAFKA_IMAGE (default apache/kafka:4.4.0; CI builds localhost/kafka:4.4.0 with "
-    "scripts/build-images), "
+    f'run KAFKA_IMAGE (default {DEFAULT_IMAGE}; `eval "$(scripts/images)"` sets it, building '
+    "localhost/kafka where no registry is reachable), "
     "or run `scripts/kafka up` and set KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092"
 )
 logger = logging.getLogger("tests.kafka")
@@ -50,31 +54,37 @@ def wait_for_kafka(bootstrap: str, timeout: float = 90.0) -> None:
         time.sleep(0.5)
 
 
+def kafka_image() -> str:
+    """The broker image of the containers: KAFKA_IMAGE (`make test` sets it), else the official one."""
+    return os.environ.get("KAFKA_IMAGE", DEFAULT_IMAGE)
+
+
+def kraft_settings() -> dict[str, str]:
+    """docker/kafka/kraft.env: KEY=VALUE lines, read as compose's `env_file:` reads them."""
+    settings = {}
+    for line in map(str.strip, KRAFT_ENV.read_text().splitlines()):
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            settings[key] = value
+    return settings
+
+
 def kafka_container_env(host_port: int, alias: str) -> dict[str, str]:
-    """Single-node KRaft settings, as the official apache/kafka image reads them from the environment.
+    """Single-node KRaft settings, as the official apache/kafka image reads them from the environment:
+    the shared ones of docker/kafka/kraft.env and this container's node id and listeners.
 
     `alias` must resolve to the container inside it too: the broker reaches itself on the
     DOCKER listener (transaction markers and their verification go through it).
     """
     return {
-        "CLUSTER_ID": "4L6g3nShT-eMCtK--X86sw",
+        **kraft_settings(),
         "KAFKA_NODE_ID": "1",
-        "KAFKA_PROCESS_ROLES": "broker,controller",
         "KAFKA_LISTENERS": "HOST://0.0.0.0:9092,DOCKER://0.0.0.0:19092,CONTROLLER://0.0.0.0:9093",
         # The host reaches the broker through the port published on 127.0.0.1, containers by alias.
         "KAFKA_ADVERTISED_LISTENERS": f"HOST://localhost:{host_port},DOCKER://{alias}:19092",
         "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP": "HOST:PLAINTEXT,DOCKER:PLAINTEXT,CONTROLLER:PLAINTEXT",
         "KAFKA_INTER_BROKER_LISTENER_NAME": "DOCKER",
-        "KAFKA_CONTROLLER_LISTENER_NAMES": "CONTROLLER",
         "KAFKA_CONTROLLER_QUORUM_VOTERS": "1@localhost:9093",
-        "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR": "1",
-        "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR": "1",
-        "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR": "1",
-        "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR": "1",
-        "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR": "1",
-        "KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS": "0",
-        "KAFKA_AUTO_CREATE_TOPICS_ENABLE": "false",
-        "KAFKA_NUM_PARTITIONS": "1",
     }
 
 
@@ -82,6 +92,7 @@ def announce(config: pytest.Config, message: str) -> None:
     """A line in the test output even when the test passes: which Kafka the run uses matters."""
     logger.info(message)
     capture = config.pluginmanager.get_plugin("capturemanager")
+    assert capture is not None
     with capture.global_and_fixture_disabled():
         print(f"\n[kafka] {message}", flush=True)
 
@@ -99,7 +110,7 @@ def kafka(pytestconfig: pytest.Config) -> Iterator[str]:
 
         from tests.support.containers import publish_on_loopback
 
-        image = os.environ.get("KAFKA_IMAGE", DEFAULT_IMAGE)
+        image = kafka_image()
         port = free_port()
         container = publish_on_loopback(DockerContainer(image), 9092, port)
         for key, value in kafka_container_env(port, alias="localhost").items():

@@ -10,7 +10,7 @@ import pytest
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
 
-from tests.conftest import DEFAULT_IMAGE, HOW_TO_GET_KAFKA, kafka_container_env, wait_for_kafka
+from tests.conftest import HOW_TO_GET_KAFKA, kafka_container_env, kafka_image, wait_for_kafka
 from tests.support.containers import publish_on_loopback
 from tests.support.service import free_port
 
@@ -62,7 +62,7 @@ def network() -> Iterator[Network]:
 @pytest.fixture(scope="module")
 def kafka_on_network(network: Network) -> Iterator[tuple[DockerContainer, str]]:
     port = free_port()
-    container = kafka_container(os.environ.get("KAFKA_IMAGE", DEFAULT_IMAGE), port, network)
+    container = kafka_container(kafka_image(), port, network)
     try:
         container.start()
     except Exception as exc:

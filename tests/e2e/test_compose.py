@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import kafka_image
 from tests.e2e.conftest import DOCKER, ROOT, docker
 from tests.support.kafka import produce, read_all, unique
-from tests.support.orders import order_ids, valid_orders
+from tests.support.orders import keys, order_ids, valid_orders
 from tests.support.service import free_port
 from tests.support.waiting import eventually
 
@@ -33,6 +34,8 @@ def stack(service_image: str) -> Iterator[tuple[list[str], dict[str, str]]]:
         # Debian's client first: compose 1.29 shells out to `docker` for builds.
         "PATH": f"{Path(DOCKER).parent}:{os.environ['PATH']}",
         "COMPOSE_PROJECT_NAME": unique("orders-smoke").replace(".", "-"),
+        # The compose file has no default for it (the version is in kafka.version).
+        "KAFKA_IMAGE": kafka_image(),
         "ORDER_SERVICE_IMAGE": service_image,
         "KAFKA_HOST_PORT": str(free_port()),
         "ORDER_SERVICE_HOST_PORT": str(free_port()),
@@ -59,5 +62,5 @@ async def test_compose_stack_processes_orders(stack: tuple[list[str], dict[str, 
     orders = valid_orders(100, prefix="compose")
     await produce(bootstrap, "orders.created", orders)
     output = await read_all(bootstrap, "orders.processed", expected=len(orders))
-    assert sorted(order_ids(output)) == sorted(k.decode() for k, _, _ in orders)
+    assert sorted(order_ids(output)) == sorted(keys(orders))
     print(f"compose smoke: {len(output)} orders processed through the stack")

@@ -15,7 +15,7 @@ from testcontainers.core.network import Network
 from tests.e2e.conftest import docker
 from tests.support.containers import publish_on_loopback
 from tests.support.kafka import create_topics, produce, produce_paced, read_all, record_count, unique
-from tests.support.orders import order_ids, valid_orders
+from tests.support.orders import keys, order_ids, valid_orders
 from tests.support.service import free_port
 from tests.support.waiting import eventually
 
@@ -95,7 +95,7 @@ async def test_the_container_processes_orders_as_non_root_and_reports_ready(
     orders = valid_orders(500, prefix="e2e")
     await produce(bootstrap, topics["input"], orders)
     output = await read_all(bootstrap, topics["output"], expected=len(orders))
-    assert sorted(order_ids(output)) == sorted(k.decode() for k, _, _ in orders)
+    assert sorted(order_ids(output)) == sorted(keys(orders))
 
     kafka.get_wrapped_container().stop(timeout=20)
     await eventually(
@@ -143,6 +143,6 @@ async def test_docker_stop_mid_stream_exits_zero_and_a_restart_loses_and_duplica
     docker("start", container_id)
     output = await read_all(bootstrap, topics["output"], expected=len(orders), timeout=180)
     counts = Counter(order_ids(output))
-    assert set(counts) == {k.decode() for k, _, _ in orders}, "nothing lost"
+    assert set(counts) == set(keys(orders)), "nothing lost"
     assert {k: n for k, n in counts.items() if n > 1} == {}, "nothing duplicated"
     assert all(json.loads(r.value)["status"] == "processed" for r in output)
