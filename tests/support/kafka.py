@@ -127,8 +127,7 @@ async def record_count(bootstrap: str, topic: str) -> int:
     consumer = kafka_io.reading_consumer(bootstrap_servers=hosts(bootstrap))
     await consumer.start()
     try:
-        _, ends = await kafka_io.committed_and_end(consumer, topic)
-        return sum(ends.values())
+        return sum((await kafka_io.end_offsets(consumer, topic)).values())
     except MissingTopicsError:
         return 0
     finally:

@@ -47,7 +47,7 @@ async def assign_all(
 
 async def remaining(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> int:
     """How many offsets lie between the consumer's positions and `ends`."""
-    return sum(max(0, end - await consumer.position(tp)) for tp, end in ends.items())
+    return sum([max(0, end - await consumer.position(tp)) for tp, end in ends.items()])
 
 
 async def _fetch(
@@ -91,11 +91,16 @@ async def read_all(
     return records
 
 
+async def end_offsets(consumer: AIOKafkaConsumer, topic: str) -> dict[int, int]:
+    """The end offset of each partition of `topic`."""
+    ends = await consumer.end_offsets(await partitions_of(consumer, topic))
+    return {tp.partition: offset for tp, offset in ends.items()}
+
+
 async def committed_and_end(
     consumer: AIOKafkaConsumer, topic: str
 ) -> tuple[dict[int, int | None], dict[int, int]]:
     """The consumer's group's committed offset and the end offset of each partition of `topic`."""
-    partitions = await partitions_of(consumer, topic)
-    committed = {tp.partition: await consumer.committed(tp) for tp in partitions}
-    ends = await consumer.end_offsets(partitions)
-    return committed, {tp.partition: offset for tp, offset in ends.items()}
+    ends = await end_offsets(consumer, topic)
+    committed = {p: await consumer.committed(TopicPartition(topic, p)) for p in ends}
+    return committed, ends

@@ -39,7 +39,9 @@ class BatchPipeline:
 
     A record whose output is not acked is neither committed nor skipped: its partition is
     rewound to it, paused for a backoff, and the record processed again; other partitions go on.
-    Later records of that partition in the same batch are not sent, so outputs stay in input order.
+    A record that cannot be handed to the producer stops its partition's batch there; after a failed
+    ack, the later records already sent are sent again with it, so outputs keep input order (the
+    repeats are at-least-once duplicates).
     """
 
     def __init__(

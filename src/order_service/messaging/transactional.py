@@ -133,7 +133,12 @@ class TransactionalPipeline(PartitionOwnership):
             logger.error("transaction commit for %s timed out; re-creating its producer", tp)
             self._metrics.commit_failures.inc()
             self._open.pop(tp)
-            await self._producers.recreate(tp)
+            try:
+                await self._producers.recreate(tp)
+            except Exception as reopen_error:  # noqa: BLE001 - the partition re-opens with its next records
+                logger.warning(
+                    "could not re-create the producer of %s-%s: %r", tp.topic, tp.partition, reopen_error
+                )
             await self._rewind(tp, consumer, TimeoutError("transaction commit timed out"))
         except Exception as exc:  # noqa: BLE001 - any failure aborts the partition's transaction
             await self._abort(tp, consumer, exc)

@@ -1,0 +1,327 @@
+"""Dead-letter routing: what reaches the DLQ (or the retry topic), with which envelope and metrics."""
+
+import time
+from collections.abc import Sequence
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+from pydantic import BaseModel
+
+from order_service.messaging import dead_letter as dead_letter_module
+from order_service.messaging.dead_letter import DeadLetterMiddleware
+from order_service.messaging.envelope import original_headers, read_envelope
+from order_service.messaging.errors import DeserializationError, ErrorCategory, classify
+from order_service.messaging.metrics import PipelineMetrics
+from order_service.messaging.records import OutgoingRecord
+from order_service.messaging.retry import (
+    ATTEMPTS,
+    DUE_AT,
+    ORIGINAL_OFFSET,
+    ORIGINAL_PARTITION,
+    ORIGINAL_TIMESTAMP,
+    ORIGINAL_TOPIC,
+    RetryPolicy,
+    RetryTopic,
+    TransientError,
+    header,
+)
+from tests.support.fakes import TIMESTAMP, record, sample
+
+DLQ = "in.dlq"
+NO_RETRY = RetryPolicy(attempts=1)
+RETRY = "in.retry"
+GROUP = "g"
+
+
+class Amount(BaseModel):
+    total: int
+
+
+class Failing:
+    """A record handler that raises the given errors in turn, then echoes the record."""
+
+    def __init__(self, *errors: BaseException) -> None:
+        self._errors = list(errors)
+        self.calls = 0
+
+    async def __call__(self, rec: Any) -> Sequence[OutgoingRecord]:
+        self.calls += 1
+        if self._errors:
+            raise self._errors.pop(0)
+        return [OutgoingRecord(topic="out", key=rec.key, value=rec.value)]
+
+
+class Sleeps:
+    """Replaces asyncio.sleep in the middleware's module: records the backoffs, waits for none."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def sleep(self, delay: float) -> None:
+        self.delays.append(delay)
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> Sleeps:
+    fake = Sleeps()
+    monkeypatch.setattr(dead_letter_module, "asyncio", SimpleNamespace(sleep=fake.sleep))
+    return fake
+
+
+@pytest.fixture
+def registry() -> CollectorRegistry:
+    return CollectorRegistry()
+
+
+def middleware(
+    handler: Failing,
+    registry: CollectorRegistry,
+    *,
+    retry: RetryPolicy = NO_RETRY,
+    retry_topic: RetryTopic | None = None,
+    secrets: Sequence[str] = (),
+    max_message_chars: int = 512,
+) -> DeadLetterMiddleware:
+    return DeadLetterMiddleware(
+        handler,
+        topic=DLQ,
+        group_id=GROUP,
+        metrics=PipelineMetrics(registry, "t"),
+        retry=retry,
+        retry_topic=retry_topic,
+        secrets=secrets,
+        max_message_chars=max_message_chars,
+    )
+
+
+def dead_lettered(registry: CollectorRegistry, category: str) -> float | None:
+    return sample(registry, "t_records_dead_lettered_total", category=category)
+
+
+INPUT_HEADERS = [("trace", b"abc"), ("binary", b"\x00\xff")]
+
+
+def input_record(**overrides: Any) -> Any:
+    fields: dict[str, Any] = {"key": b"k-1", "value": b"\xff raw", "headers": INPUT_HEADERS}
+    return record("in", 3, 42, **(fields | overrides))
+
+
+async def test_a_record_that_succeeds_is_passed_through_untouched(registry: CollectorRegistry) -> None:
+    [out] = await middleware(Failing(), registry)(input_record())
+    assert (out.topic, out.key, out.value) == ("out", b"k-1", b"\xff raw")
+    assert dead_lettered(registry, "processing") is None
+
+
+@pytest.mark.parametrize(
+    ("error", "category"),
+    [
+        (DeserializationError("empty or null value"), "deserialization"),
+        (ValueError("negative total"), "processing"),
+    ],
+)
+async def test_a_permanent_error_goes_to_the_dlq_at_once_with_the_original_record(
+    registry: CollectorRegistry, sleeps: Sleeps, error: Exception, category: str
+) -> None:
+    handler = Failing(error)
+    [letter] = await middleware(handler, registry, retry=RetryPolicy(attempts=5))(input_record())
+
+    assert handler.calls == 1
+    assert sleeps.delays == []
+    assert (letter.topic, letter.key, letter.value) == (DLQ, b"k-1", b"\xff raw")
+    assert original_headers(letter.headers) == INPUT_HEADERS
+    envelope = read_envelope(letter.headers)
+    assert {k: v for k, v in envelope.items() if k != "dlq.failed.at"} == {
+        "dlq.envelope.version": "1",
+        "dlq.original.topic": "in",
+        "dlq.original.partition": "3",
+        "dlq.original.offset": "42",
+        "dlq.original.timestamp": str(TIMESTAMP),
+        "dlq.consumer.group": GROUP,
+        "dlq.error.category": category,
+        "dlq.error.type": type(error).__name__,
+        "dlq.error.message": str(error),
+        "dlq.attempts": "1",
+    }
+    assert dead_lettered(registry, category) == 1
+
+
+def validation_error(value: bytes) -> Exception:
+    try:
+        Amount.model_validate_json(value)
+    except Exception as exc:
+        return exc
+    raise AssertionError("expected a validation error")
+
+
+async def test_pydantic_errors_are_validation_unless_the_bytes_are_not_json(
+    registry: CollectorRegistry,
+) -> None:
+    handler = Failing(validation_error(b'{"total": "many"}'), validation_error(b"{not json"))
+    dlq = middleware(handler, registry)
+
+    [invalid] = await dlq(input_record())
+    [unreadable] = await dlq(input_record())
+
+    assert read_envelope(invalid.headers)["dlq.error.category"] == "validation"
+    # The message names the field, never the offending input value.
+    assert read_envelope(invalid.headers)["dlq.error.message"].startswith("total: ")
+    assert "many" not in read_envelope(invalid.headers)["dlq.error.message"]
+    assert read_envelope(unreadable.headers)["dlq.error.category"] == "deserialization"
+    assert (dead_lettered(registry, "validation"), dead_lettered(registry, "deserialization")) == (1, 1)
+
+
+def test_classify_maps_error_types_to_categories() -> None:
+    assert classify(DeserializationError("x")) is ErrorCategory.DESERIALIZATION
+    assert classify(validation_error(b'{"total": "many"}')) is ErrorCategory.VALIDATION
+    assert classify(validation_error(b"[")) is ErrorCategory.DESERIALIZATION
+    assert classify(KeyError("x")) is ErrorCategory.PROCESSING
+
+
+async def test_the_error_message_is_redacted_and_truncated(registry: CollectorRegistry) -> None:
+    handler = Failing(RuntimeError("db login with password=hunter2 and key s3cr3t " + "x" * 500))
+    [letter] = await middleware(handler, registry, secrets=["s3cr3t"], max_message_chars=40)(input_record())
+    message = read_envelope(letter.headers)["dlq.error.message"]
+    assert len(message) == 40
+    assert message.endswith("...")
+    assert "hunter2" not in message
+    assert "s3cr3t" not in message
+
+
+async def test_an_error_without_a_message_is_described_by_its_type(registry: CollectorRegistry) -> None:
+    [letter] = await middleware(Failing(RuntimeError()), registry)(input_record())
+    assert read_envelope(letter.headers)["dlq.error.message"] == "RuntimeError"
+
+
+# --- blocking retries ------------------------------------------------------------------------
+
+
+async def test_a_transient_error_is_retried_with_backoff_and_then_succeeds(
+    registry: CollectorRegistry, sleeps: Sleeps
+) -> None:
+    policy = RetryPolicy(attempts=4, backoff_ms=100, max_backoff_ms=250)
+    handler = Failing(TransientError("busy"), TimeoutError(), ConnectionError("reset"))
+
+    [out] = await middleware(handler, registry, retry=policy)(input_record())
+
+    assert out.topic == "out"
+    assert handler.calls == 4
+    # Exponential with jitter: each sleep within [ceiling/2, ceiling], the ceiling capped.
+    ceilings = [0.1, 0.2, 0.25]
+    assert len(sleeps.delays) == 3
+    for delay, ceiling in zip(sleeps.delays, ceilings, strict=True):
+        assert ceiling / 2 <= delay <= ceiling
+    assert [sample(registry, "t_retries_total", attempt=str(a)) for a in (1, 2, 3)] == [1, 1, 1]
+    assert dead_lettered(registry, "retries_exhausted") is None
+
+
+async def test_a_transient_error_that_persists_is_dead_lettered_as_retries_exhausted(
+    registry: CollectorRegistry, sleeps: Sleeps
+) -> None:
+    handler = Failing(*(TransientError("busy") for _ in range(10)))
+    [letter] = await middleware(handler, registry, retry=RetryPolicy(attempts=3, backoff_ms=1))(
+        input_record()
+    )
+
+    assert handler.calls == 3
+    assert len(sleeps.delays) == 2
+    envelope = read_envelope(letter.headers)
+    assert (envelope["dlq.error.category"], envelope["dlq.error.type"], envelope["dlq.attempts"]) == (
+        "retries_exhausted",
+        "TransientError",
+        "3",
+    )
+    assert dead_lettered(registry, "retries_exhausted") == 1
+
+
+async def test_a_permanent_error_after_transient_ones_stops_the_retries(
+    registry: CollectorRegistry, sleeps: Sleeps
+) -> None:
+    handler = Failing(TransientError("busy"), ValueError("bad"))
+    [letter] = await middleware(handler, registry, retry=RetryPolicy(attempts=5, backoff_ms=1))(
+        input_record()
+    )
+    assert handler.calls == 2
+    assert read_envelope(letter.headers)["dlq.error.category"] == "processing"
+    assert read_envelope(letter.headers)["dlq.attempts"] == "2"
+
+
+def test_retry_backoff_doubles_up_to_its_ceiling_and_stays_within_jitter_bounds() -> None:
+    policy = RetryPolicy(attempts=6, backoff_ms=200, max_backoff_ms=1_000)
+    assert [policy.ceiling_ms(a) for a in range(1, 6)] == [200, 400, 800, 1_000, 1_000]
+    assert policy.worst_case_ms() == 200 + 400 + 800 + 1_000 + 1_000
+    assert RetryPolicy(attempts=1).worst_case_ms() == 0
+    for attempt in range(1, 6):
+        delays = [policy.delay_s(attempt) for _ in range(200)]
+        ceiling = policy.ceiling_ms(attempt) / 1000
+        assert all(ceiling / 2 <= d <= ceiling for d in delays)
+        assert max(delays) - min(delays) > 0  # jittered, not fixed
+    # A huge attempt number does not overflow the doubling.
+    assert policy.ceiling_ms(10_000) == 1_000
+
+
+# --- the retry topic -------------------------------------------------------------------------
+
+
+def on_retry_topic(hop: OutgoingRecord, offset: int) -> Any:
+    """The hop as the retry-topic consumer reads it back."""
+    return record(
+        RETRY, 0, offset, key=hop.key, value=hop.value, headers=hop.headers, timestamp=TIMESTAMP + 1
+    )
+
+
+async def test_after_the_blocking_tries_the_record_hops_to_the_retry_topic(
+    registry: CollectorRegistry, sleeps: Sleeps
+) -> None:
+    topic = RetryTopic(RETRY, hops=2, delay_ms=5_000)
+    handler = Failing(*(TransientError("busy") for _ in range(100)))
+    dlq = middleware(handler, registry, retry=RetryPolicy(attempts=2, backoff_ms=1), retry_topic=topic)
+
+    before = int(time.time() * 1000)
+    [hop] = await dlq(input_record())
+    after = int(time.time() * 1000)
+
+    assert (hop.topic, hop.key, hop.value) == (RETRY, b"k-1", b"\xff raw")
+    assert hop.headers[:2] == INPUT_HEADERS
+    assert header(hop.headers, ATTEMPTS) == "2"
+    assert before + 5_000 <= int(header(hop.headers, DUE_AT) or 0) <= after + 5_000
+    assert [header(hop.headers, h) for h in (ORIGINAL_TOPIC, ORIGINAL_PARTITION, ORIGINAL_OFFSET)] == [
+        "in",
+        "3",
+        "42",
+    ]
+    assert header(hop.headers, ORIGINAL_TIMESTAMP) == str(TIMESTAMP)
+    assert sample(registry, "t_retry_topic_hops_total") == 1
+
+    # Second hop, from the retry topic: the delay doubles, the attempts add up, the origin stays.
+    [hop2] = await dlq(on_retry_topic(hop, offset=7))
+    assert hop2.topic == RETRY
+    assert header(hop2.headers, ATTEMPTS) == "4"
+    due2 = int(header(hop2.headers, DUE_AT) or 0)
+    assert before + 10_000 <= due2 <= int(time.time() * 1000) + 10_000
+    assert [v for k, v in hop2.headers if k == ORIGINAL_OFFSET] == [b"42"]
+    assert sample(registry, "t_retry_topic_hops_total") == 2
+
+    # The hops are used up: the record is dead-lettered as the input record it came from.
+    [letter] = await dlq(on_retry_topic(hop2, offset=9))
+    assert (letter.topic, letter.key, letter.value) == (DLQ, b"k-1", b"\xff raw")
+    assert original_headers(letter.headers) == INPUT_HEADERS  # no retry.* headers left
+    envelope = read_envelope(letter.headers)
+    assert (envelope["dlq.original.topic"], envelope["dlq.original.partition"]) == ("in", "3")
+    assert (envelope["dlq.original.offset"], envelope["dlq.original.timestamp"]) == ("42", str(TIMESTAMP))
+    assert (envelope["dlq.error.category"], envelope["dlq.attempts"]) == ("retries_exhausted", "6")
+    assert sample(registry, "t_retry_topic_hops_total") == 2
+    assert dead_lettered(registry, "retries_exhausted") == 1
+
+
+async def test_a_permanent_error_on_the_retry_topic_counts_earlier_attempts(
+    registry: CollectorRegistry, sleeps: Sleeps
+) -> None:
+    topic = RetryTopic(RETRY, hops=3, delay_ms=10)
+    dlq = middleware(Failing(TransientError("busy"), ValueError("bad")), registry, retry_topic=topic)
+    [hop] = await dlq(input_record())
+    [letter] = await dlq(on_retry_topic(hop, offset=0))
+    envelope = read_envelope(letter.headers)
+    assert (envelope["dlq.error.category"], envelope["dlq.attempts"]) == ("processing", "2")
+    assert envelope["dlq.original.offset"] == "42"

@@ -1,0 +1,62 @@
+"""Trace context flows from an input record to the records it produces."""
+
+from collections.abc import Sequence
+from typing import Any
+
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from order_service.messaging.records import OutgoingRecord
+from order_service.messaging.tracing import TracingMiddleware
+from tests.support.fakes import record
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+PARENT_ID = "00f067aa0ba902b7"
+
+
+async def outputs(rec: Any) -> Sequence[OutgoingRecord]:
+    return [
+        OutgoingRecord("out", b"v", b"k", headers=[("traceparent", b"stale"), ("keep", b"1")]),
+        OutgoingRecord("out.dlq", b"v", b"k"),
+    ]
+
+
+async def test_the_handler_runs_in_a_span_of_the_input_trace_and_outputs_carry_it() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    middleware = TracingMiddleware(outputs, provider.get_tracer("test"))
+    traceparent = f"00-{TRACE_ID}-{PARENT_ID}-01".encode()
+
+    outs = await middleware(record("in", 2, 40, headers=[("traceparent", traceparent)]))
+
+    [span] = exporter.get_finished_spans()
+    assert span.name == "in process"
+    assert span.kind is SpanKind.CONSUMER
+    assert format(span.context.trace_id, "032x") == TRACE_ID
+    assert span.parent is not None
+    assert format(span.parent.span_id, "016x") == PARENT_ID
+    assert dict(span.attributes or {}) == {
+        "messaging.system": "kafka",
+        "messaging.destination.name": "in",
+        "messaging.kafka.destination.partition": 2,
+        "messaging.kafka.message.offset": 40,
+    }
+    expected = f"00-{TRACE_ID}-{format(span.context.span_id, '016x')}-01".encode()
+    for out in outs:
+        assert [v for k, v in out.headers if k == "traceparent"] == [expected]
+    assert ("keep", b"1") in outs[0].headers
+
+
+async def test_an_input_without_trace_context_starts_a_new_trace() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    outs = await TracingMiddleware(outputs, provider.get_tracer("test"))(record())
+    [span] = exporter.get_finished_spans()
+    assert span.parent is None
+    [stamped] = [v for k, v in outs[1].headers if k == "traceparent"]
+    ids = f"00-{format(span.context.trace_id, '032x')}-{format(span.context.span_id, '016x')}-"
+    assert stamped.decode().startswith(ids)
