@@ -488,10 +488,31 @@ async def test_a_commit_timeout_whose_producer_cannot_be_re_created_recovers_whe
     assert r.pipeline.transactional_ids() == []
     assert r.visible(TP0) == []
 
-    # The next records re-open the producer and rewind the partition before anything is processed.
+    # A batch fetched before that rewind is fetched again; the next records re-open the producer
+    # and rewind the partition before anything is processed.
     await r.pipeline.process(records("in", 0, range(2, 4)))
     assert r.consumer.seeks[-1] == (TP0, 0)
+    await r.pipeline.process(records("in", 0, range(4)))
+    assert r.pipeline.transactional_ids() == [txn(TP0)]
+    assert r.visible(TP0) == []
     await r.pipeline.process(records("in", 0, range(4)))
     await r.pipeline.close()
     assert r.visible(TP0) == [b(TP0, o) for o in range(4)]
     assert r.offsets == {TP0: 4}
+
+
+async def test_a_batch_fetched_before_a_rewind_between_batches_is_fetched_again(make: Factory) -> None:
+    """The periodic commit fails between two batches and rewinds; the next batch was fetched before
+    that rewind and starts past it. Committing it would skip the records in between."""
+    r = await make(commit_interval_ms=50)
+    r.producer(TP0).ack_failures.add(KafkaTimeoutError(), where=value_is(b(TP0, 1)))
+    await r.pipeline.process(records("in", 0, range(3)))
+    await wait_until(lambda: r.metric("transactions_total", result="aborted") == 1, what="the abort")
+    r.consumer.seeks.clear()
+
+    await r.pipeline.process(records("in", 0, range(3, 6)))
+    await r.pipeline.close()
+
+    assert r.offsets.get(TP0, 0) == 0, "nothing committed past the rewound records"
+    assert r.visible(TP0) == []
+    assert r.consumer.seeks == [(TP0, 0)], "fetched again from the rewind"

@@ -62,6 +62,9 @@ class TransactionalPipeline(PartitionOwnership):
         self._open: dict[TopicPartition, _OpenTransaction] = {}
         # Partitions whose producer was fenced: they are someone else's until the next assignment.
         self._fenced: set[TopicPartition] = set()
+        # Partitions rewound between batches, and whether a batch is being processed now.
+        self._stale: set[TopicPartition] = set()
+        self._processing = False
         self._next: dict[TopicPartition, int] = {}
         self._ticker: asyncio.Task[None] | None = None
         self.backoff = PartitionBackoff(
@@ -80,10 +83,13 @@ class TransactionalPipeline(PartitionOwnership):
         async with self.in_flight:
             if self._ticker is None:
                 self._ticker = asyncio.create_task(self._commit_periodically())
-            await asyncio.gather(
-                *(self._add(tp, recs, consumer) for tp, recs in group_by_partition(records).items())
-            )
-            await self._commit_due(consumer)
+            batch = self._drop_stale(group_by_partition(records), consumer)
+            self._processing = True
+            try:
+                await asyncio.gather(*(self._add(tp, recs, consumer) for tp, recs in batch.items()))
+                await self._commit_due(consumer)
+            finally:
+                self._processing = False
         self._metrics.batch_done(records, started)
 
     async def _add(self, tp: TopicPartition, records: list[InputRecord], consumer: Any) -> None:

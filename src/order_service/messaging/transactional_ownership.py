@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
 from order_service.messaging.backoff import PartitionBackoff
 from order_service.messaging.rebalance import Callbacks
+from order_service.messaging.records import InputRecord
 from order_service.messaging.transactional_producers import PartitionProducers
 
 logger = logging.getLogger("order_service.messaging.transactional")
@@ -24,6 +25,8 @@ class PartitionOwnership:
     _producers: PartitionProducers
     _open: dict[TopicPartition, Any]
     _fenced: set[TopicPartition]
+    _stale: set[TopicPartition]
+    _processing: bool
     _next: dict[TopicPartition, int]
     committed: dict[TopicPartition, int]
     backoff: PartitionBackoff
@@ -86,5 +89,21 @@ class PartitionOwnership:
             await self._producers.close([tp])
             return
         self._next[tp] = self.committed[tp] = committed
+        if cause is not None and not self._processing:
+            # A failure between batches moved the partition back: see _drop_stale.
+            self._stale.add(tp)
         if cause is not None:
             self.backoff.failed(consumer, tp, committed, cause)
+
+    def _drop_stale(
+        self, batch: dict[TopicPartition, list[InputRecord]], consumer: Any
+    ) -> dict[TopicPartition, list[InputRecord]]:
+        """A rewind between two batches (a periodic commit that failed, a rebalance) came after
+        this batch was fetched: its records of that partition may start past the rewind, and
+        processing them would commit past the records in between. Fetch them again instead."""
+        stale, self._stale = self._stale, set()
+        for tp in stale & batch.keys():
+            del batch[tp]
+            if consumer is not None and tp in consumer.assignment() and tp in self._next:
+                consumer.seek(tp, self._next[tp])
+        return batch
