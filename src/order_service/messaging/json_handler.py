@@ -7,6 +7,7 @@ from pydantic import BaseModel
 
 from order_service.messaging.errors import DeserializationError
 from order_service.messaging.records import InputRecord, OutgoingRecord
+from order_service.messaging.retry import provenance
 
 In = TypeVar("In", bound=BaseModel)
 Out = TypeVar("Out", bound=BaseModel)
@@ -15,7 +16,10 @@ JSON_HEADERS = [("content-type", b"application/json")]
 
 
 class JsonHandler(Generic[In, Out]):
-    """Decodes the value as `In`, calls `process`, and encodes the result keyed by `key_of`."""
+    """Decodes the value as `In`, calls `process`, and encodes the result keyed by `key_of`.
+
+    Each output carries the `input.*` provenance headers of the record it came from (retry.py).
+    """
 
     def __init__(
         self,
@@ -48,6 +52,6 @@ class JsonHandler(Generic[In, Out]):
                 topic=self._topic,
                 key=self._key_of(result).encode(),
                 value=result.model_dump_json().encode(),
-                headers=list(JSON_HEADERS),
+                headers=[*JSON_HEADERS, *provenance(record)],
             )
         ]

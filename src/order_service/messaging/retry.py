@@ -82,6 +82,29 @@ def origin(record: InputRecord) -> Origin:
     )
 
 
+# Provenance: every output names the input record it is the outcome of, so that a reader can match
+# outcomes to inputs (see messaging/reconcile.py). Dead letters carry the same facts as dlq.original.*.
+INPUT_TOPIC = "input.topic"
+INPUT_PARTITION = "input.partition"
+INPUT_OFFSET = "input.offset"
+# Only on outputs of a record consumed elsewhere than where it entered (the retry topic):
+# `topic/partition/offset` of the record actually consumed.
+INPUT_VIA = "input.via"
+
+
+def provenance(record: InputRecord) -> Headers:
+    """The `input.*` headers of an output of `record`: its origin, through any retry hops."""
+    first = origin(record)
+    headers: Headers = [
+        (INPUT_TOPIC, first.topic.encode()),
+        (INPUT_PARTITION, str(first.partition).encode()),
+        (INPUT_OFFSET, str(first.offset).encode()),
+    ]
+    if (record.topic, record.partition, record.offset) != (first.topic, first.partition, first.offset):
+        headers.append((INPUT_VIA, f"{record.topic}/{record.partition}/{record.offset}".encode()))
+    return headers
+
+
 def without_retry_headers(headers: Headers) -> Headers:
     return [(k, v) for k, v in headers if not k.startswith("retry.")]
 
