@@ -2,7 +2,7 @@
 at-least-once or exactly-once pipeline around it, and the group membership that watches it."""
 
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,13 +11,14 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from order_service.adapters.connection import build_producer
 from order_service.adapters.observability import Observability
-from order_service.messaging.dead_letter import DeadLetterMiddleware
+from order_service.messaging.dead_letter import DeadLetterGuard
 from order_service.messaging.health import GroupMembership
 from order_service.messaging.metrics import PipelineMetrics
 from order_service.messaging.pipeline import BatchPipeline
+from order_service.messaging.pipeline_base import PipelineParts
 from order_service.messaging.records import DeliveryPipeline, RecordHandler, RecordSink
 from order_service.messaging.retry import DelayGate, RetryTopic
-from order_service.messaging.tracing import TracingMiddleware
+from order_service.messaging.tracing import RecordTracing
 from order_service.messaging.transactional import TransactionalPipeline
 from order_service.messaging.transactional_producers import PartitionProducers
 from order_service.orders import order_handler
@@ -39,12 +40,12 @@ def dead_letter_middleware(
     group_id: str,
     metrics: PipelineMetrics,
     tracer_provider: TracerProvider | None,
-    secrets: Iterable[str],
-) -> DeadLetterMiddleware:
+    secrets: Sequence[str],
+) -> DeadLetterGuard:
     if tracer_provider is not None:
         # Inside the DLQ middleware: a dead letter keeps the input's own trace headers.
-        handler = TracingMiddleware(handler, tracer_provider.get_tracer("order_service"))
-    return DeadLetterMiddleware(
+        handler = RecordTracing(handler, tracer_provider.get_tracer("order_service"))
+    return DeadLetterGuard(
         handler,
         topic=topics.dead_letter,
         group_id=group_id,
@@ -72,8 +73,14 @@ def build_pipeline(
     delayed: bool,
 ) -> DeliveryPipeline:
     """The pipeline for one subscriber; `delayed` ones wait for each record's retry due time."""
-    gate = DelayGate() if delayed else None
-    backoff = {"retry_backoff_ms": delivery.backoff_ms, "max_retry_backoff_ms": delivery.max_backoff_ms}
+    parts = PipelineParts(
+        handle,
+        metrics,
+        backoff_ms=delivery.backoff_ms,
+        max_backoff_ms=delivery.max_backoff_ms,
+        gate=DelayGate() if delayed else None,
+        consumer=consumer,
+    )
     if delivery.guarantee == "exactly_once":
         producers = PartitionProducers(
             lambda txn_id: new_producer(
@@ -83,17 +90,13 @@ def build_pipeline(
             app_id=group_id,
         )
         return TransactionalPipeline(
-            handle,
+            parts,
             producers,
             group_id=group_id,
-            metrics=metrics,
             commit_interval_ms=delivery.commit_interval_ms,
             commit_timeout_ms=delivery.commit_timeout_ms,
-            gate=gate,
-            consumer=consumer,
-            **backoff,
         )
-    return BatchPipeline(handle, sink, metrics=metrics, gate=gate, consumer=consumer, **backoff)
+    return BatchPipeline(parts, sink)
 
 
 @dataclass

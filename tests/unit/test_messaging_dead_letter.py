@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
 
 from order_service.messaging import dead_letter as dead_letter_module
-from order_service.messaging.dead_letter import DeadLetterMiddleware
+from order_service.messaging.dead_letter import DeadLetterGuard
 from order_service.messaging.envelope import original_headers, read_envelope
 from order_service.messaging.errors import DeserializationError, ErrorCategory, classify
 from order_service.messaging.metrics import PipelineMetrics
@@ -83,8 +83,8 @@ def middleware(
     retry_topic: RetryTopic | None = None,
     secrets: Sequence[str] = (),
     max_message_chars: int = 512,
-) -> DeadLetterMiddleware:
-    return DeadLetterMiddleware(
+) -> DeadLetterGuard:
+    return DeadLetterGuard(
         handler,
         topic=DLQ,
         group_id=GROUP,

@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 
 from order_service.messaging.metrics import PipelineMetrics
 from order_service.messaging.pipeline import BatchPipeline
+from order_service.messaging.pipeline_base import PipelineParts
 from order_service.messaging.records import OutgoingRecord, RecordHandler
 from order_service.messaging.retry import DUE_AT, DelayGate
 from tests.support.fakes import FakeConsumer, FakeSink, record, records, sample, value_is, wait_until
@@ -57,14 +58,14 @@ def rig(
 ) -> Rig:
     registry = CollectorRegistry()
     sink = sink or FakeSink()
-    pipeline = BatchPipeline(
+    parts = PipelineParts(
         handler,
-        sink,
-        metrics=PipelineMetrics(registry, "t"),
-        retry_backoff_ms=backoff_ms,
-        max_retry_backoff_ms=4 * backoff_ms,
+        PipelineMetrics(registry, "t"),
+        backoff_ms=backoff_ms,
+        max_backoff_ms=4 * backoff_ms,
         gate=gate,
     )
+    pipeline = BatchPipeline(parts, sink)
     consumer = FakeConsumer(assigned)
     pipeline.consumer = lambda: consumer
     return Rig(pipeline, sink, consumer, registry)

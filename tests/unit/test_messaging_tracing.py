@@ -9,7 +9,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from order_service.messaging.records import OutgoingRecord
-from order_service.messaging.tracing import TracingMiddleware
+from order_service.messaging.tracing import RecordTracing
 from tests.support.fakes import record
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -27,7 +27,7 @@ async def test_the_handler_runs_in_a_span_of_the_input_trace_and_outputs_carry_i
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    middleware = TracingMiddleware(outputs, provider.get_tracer("test"))
+    middleware = RecordTracing(outputs, provider.get_tracer("test"))
     traceparent = f"00-{TRACE_ID}-{PARENT_ID}-01".encode()
 
     outs = await middleware(record("in", 2, 40, headers=[("traceparent", traceparent)]))
@@ -54,7 +54,7 @@ async def test_an_input_without_trace_context_starts_a_new_trace() -> None:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    outs = await TracingMiddleware(outputs, provider.get_tracer("test"))(record())
+    outs = await RecordTracing(outputs, provider.get_tracer("test"))(record())
     [span] = exporter.get_finished_spans()
     assert span.parent is None
     [stamped] = [v for k, v in outs[1].headers if k == "traceparent"]

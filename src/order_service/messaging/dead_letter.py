@@ -1,8 +1,10 @@
-"""Exception middleware: retries a failing record, then routes it, and only it, to the DLQ."""
+"""The dead-letter guard of a record handler: retries a failing record, then routes it, and only it,
+to the retry topic or the DLQ."""
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from dataclasses import KW_ONLY, dataclass
 
 from order_service.messaging.envelope import Failure, dead_letter
 from order_service.messaging.errors import ErrorCategory, classify, safe_message
@@ -14,51 +16,41 @@ logger = logging.getLogger(__name__)
 NO_RETRIES = RetryPolicy(attempts=1)
 
 
-class DeadLetterMiddleware:
+@dataclass(frozen=True)
+class DeadLetterGuard:
     """Wraps a record handler: permanent errors go straight to the DLQ publisher; transient ones are
     retried with backoff, then sent to the retry topic (when there is one), then dead-lettered."""
 
-    def __init__(
-        self,
-        handler: RecordHandler,
-        *,
-        topic: str,
-        group_id: str,
-        metrics: PipelineMetrics,
-        retry: RetryPolicy = NO_RETRIES,
-        retry_topic: RetryTopic | None = None,
-        secrets: Iterable[str] = (),
-        max_message_chars: int = 512,
-    ) -> None:
-        self._handler = handler
-        self._metrics = metrics
-        self.topic = topic
-        self._group_id = group_id
-        self._retry = retry
-        self._retry_topic = retry_topic
-        self._secrets = tuple(secrets)
-        self._max_message_chars = max_message_chars
+    handler: RecordHandler
+    _: KW_ONLY
+    topic: str
+    group_id: str
+    metrics: PipelineMetrics
+    retry: RetryPolicy = NO_RETRIES
+    retry_topic: RetryTopic | None = None
+    secrets: Sequence[str] = ()
+    max_message_chars: int = 512
 
     async def __call__(self, record: InputRecord) -> Sequence[OutgoingRecord]:
         attempt = 0
         while True:
             attempt += 1
             try:
-                return await self._handler(record)
+                return await self.handler(record)
             except Exception as exc:  # noqa: BLE001 - every failure of one record is routed, none escapes
                 before = prior_attempts(record)  # attempts made before this delivery (retry topic)
                 if not is_transient(exc):
                     return [self.route(record, exc, attempts=before + attempt)]
-                if attempt < self._retry.attempts:
-                    self._metrics.retries.labels(str(attempt)).inc()
+                if attempt < self.retry.attempts:
+                    self.metrics.retries.labels(str(attempt)).inc()
                     logger.info(
                         "transient failure, retry %d of %s@%s: %r", attempt, record.topic, record.offset, exc
                     )
-                    await asyncio.sleep(self._retry.delay_s(attempt))
+                    await asyncio.sleep(self.retry.delay_s(attempt))
                     continue
-                if self._retry_topic is not None and self._retry_topic.can_hop(record):
-                    self._metrics.retry_hops.inc()
-                    return [self._retry_topic.hop(record, attempts=before + attempt)]
+                if self.retry_topic is not None and self.retry_topic.can_hop(record):
+                    self.metrics.retry_hops.inc()
+                    return [self.retry_topic.hop(record, attempts=before + attempt)]
                 return [
                     self.route(
                         record, exc, attempts=before + attempt, category=ErrorCategory.RETRIES_EXHAUSTED
@@ -76,10 +68,10 @@ class DeadLetterMiddleware:
         failure = Failure(
             category=category or classify(exc),
             error_type=type(exc).__name__,
-            message=safe_message(exc, secrets=self._secrets, limit=self._max_message_chars),
+            message=safe_message(exc, secrets=self.secrets, limit=self.max_message_chars),
             attempts=attempts,
         )
-        self._metrics.dead_lettered.labels(failure.category.value).inc()
+        self.metrics.dead_lettered.labels(failure.category.value).inc()
         logger.warning(
             "dead-lettering record %s-%s@%s: %s %s",
             record.topic,
@@ -88,4 +80,4 @@ class DeadLetterMiddleware:
             failure.category.value,
             failure.error_type,
         )
-        return dead_letter(record, failure, topic=self.topic, group_id=self._group_id)
+        return dead_letter(record, failure, topic=self.topic, group_id=self.group_id)

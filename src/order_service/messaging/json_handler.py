@@ -1,6 +1,7 @@
 """A record handler for JSON events described by pydantic models."""
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from pydantic import BaseModel
@@ -15,42 +16,34 @@ Out = TypeVar("Out", bound=BaseModel)
 JSON_HEADERS = [("content-type", b"application/json")]
 
 
+@dataclass(frozen=True, kw_only=True)
 class JsonHandler(Generic[In, Out]):
     """Decodes the value as `In`, calls `process`, and encodes the result keyed by `key_of`.
 
     Each output carries the `input.*` provenance headers of the record it came from (retry.py).
     """
 
-    def __init__(
-        self,
-        *,
-        input_model: type[In],
-        process: Callable[[In], Out],
-        output_topic: str,
-        key_of: Callable[[Out], str],
-        max_value_bytes: int,
-    ) -> None:
-        self._model = input_model
-        self._process = process
-        self._topic = output_topic
-        self._key_of = key_of
-        self._max_value_bytes = max_value_bytes
+    input_model: type[In]
+    process: Callable[[In], Out]
+    output_topic: str
+    key_of: Callable[[Out], str]
+    max_value_bytes: int
 
     def decode(self, value: bytes | None) -> In:
         if not value:
             raise DeserializationError("empty or null value")
-        if len(value) > self._max_value_bytes:
+        if len(value) > self.max_value_bytes:
             raise DeserializationError(
-                f"value of {len(value)} bytes exceeds the limit of {self._max_value_bytes} bytes"
+                f"value of {len(value)} bytes exceeds the limit of {self.max_value_bytes} bytes"
             )
-        return self._model.model_validate_json(value)
+        return self.input_model.model_validate_json(value)
 
     async def __call__(self, record: InputRecord) -> list[OutgoingRecord]:
-        result = self._process(self.decode(record.value))
+        result = self.process(self.decode(record.value))
         return [
             OutgoingRecord(
-                topic=self._topic,
-                key=self._key_of(result).encode(),
+                topic=self.output_topic,
+                key=self.key_of(result).encode(),
                 value=result.model_dump_json().encode(),
                 headers=[*JSON_HEADERS, *provenance(record)],
             )

@@ -22,6 +22,9 @@ class PipelineMetrics:
         def counter(name: str, doc: str, labels: Sequence[str] = ()) -> Counter:
             return Counter(name, doc, labels, namespace=namespace, registry=registry)
 
+        def gauge(name: str, doc: str, labels: Sequence[str]) -> Gauge:
+            return Gauge(name, doc, labels, namespace=namespace, registry=registry)
+
         self.dead_lettered = counter("records_dead_lettered", "Records sent to the DLQ", ["category"])
         self.retries = counter("retries", "Blocking retries of a failed record", ["attempt"])
         self.retry_hops = counter("retry_topic_hops", "Records moved to the delayed retry topic")
@@ -31,24 +34,16 @@ class PipelineMetrics:
         self.publish_refusals = counter(
             "publish_refusals", "Publishes refused for good (too large, not authorized)", ["reason"]
         )
-        self.blocked = Gauge(
+        self.blocked = gauge(
             "blocked_partitions",
             "1 while an input partition is blocked by a refused publish",
             ["topic", "partition", "reason"],
-            namespace=namespace,
-            registry=registry,
         )
         self.rebalances = counter("rebalances", "Partition assignments received from the group")
         self.stalls = counter(
             "partition_stalls", "Partitions that stopped making progress (no commit while behind)", ["group"]
         )
-        self.assigned = Gauge(
-            "assigned_partitions",
-            "Input partitions assigned",
-            ["group"],
-            namespace=namespace,
-            registry=registry,
-        )
+        self.assigned = gauge("assigned_partitions", "Input partitions assigned", ["group"])
         self.batch_size = Histogram(
             "batch_size_records",
             "Records per fetched batch",

@@ -4,23 +4,21 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
-from order_service.messaging.backoff import PartitionBackoff, refusal
+from order_service.messaging.backoff import refusal
 from order_service.messaging.context import current_record
-from order_service.messaging.metrics import PipelineMetrics
+from order_service.messaging.pipeline_base import PipelineBase, PipelineParts
 from order_service.messaging.rebalance import DrainBeforeRevoke
 from order_service.messaging.records import (
     InputRecord,
-    RecordHandler,
     RecordSink,
     group_by_partition,
 )
-from order_service.messaging.retry import DelayGate
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +32,7 @@ class _PartitionProgress:
     held: InputRecord | None = None
 
 
-class BatchPipeline:
+class BatchPipeline(PipelineBase):
     """Runs each record of a batch through the handler, awaits the acks, then commits per partition.
 
     A record whose output is not acked is neither committed nor skipped: its partition is
@@ -44,34 +42,10 @@ class BatchPipeline:
     repeats are at-least-once duplicates).
     """
 
-    def __init__(
-        self,
-        handle: RecordHandler,
-        sink: RecordSink,
-        *,
-        metrics: PipelineMetrics,
-        retry_backoff_ms: int = 500,
-        max_retry_backoff_ms: int = 30_000,
-        gate: DelayGate | None = None,
-        consumer: Callable[[], AIOKafkaConsumer | None] = lambda: None,
-    ) -> None:
-        self._handle = handle
-        self._gate = gate
-        self._metrics = metrics
-        # The last offset this pipeline committed, per partition (for the lag metric).
-        self.committed: dict[TopicPartition, int] = {}
+    def __init__(self, parts: PipelineParts, sink: RecordSink) -> None:
+        super().__init__(parts)
         self._sink = sink
-        self._retry_backoff_ms = retry_backoff_ms
-        self._max_retry_backoff_ms = max_retry_backoff_ms
         self._consecutive_failures = 0
-        self.backoff = PartitionBackoff(
-            metrics=metrics, base_ms=retry_backoff_ms, max_ms=max_retry_backoff_ms
-        )
-        # Held while a batch is in flight; a rebalance waits on it before giving partitions away.
-        self.in_flight = asyncio.Lock()
-        # The subscriber's consumer; None only under FastStream's in-memory test broker.
-        # The subscriber's consumer once it exists; None under FastStream's in-memory test broker.
-        self.consumer = consumer
 
     def rebalance_listener(self) -> ConsumerRebalanceListener:
         return DrainBeforeRevoke(self.in_flight, on_revoked=self.backoff.forget)
@@ -158,8 +132,8 @@ class BatchPipeline:
     async def _back_off(self) -> None:
         self._consecutive_failures += 1
         ceiling = min(
-            self._max_retry_backoff_ms,
-            self._retry_backoff_ms * 2 ** min(self._consecutive_failures - 1, 16),
+            self._max_backoff_ms,
+            self._backoff_ms * 2 ** min(self._consecutive_failures - 1, 16),
         )
         await asyncio.sleep(random.uniform(ceiling / 2, ceiling) / 1000)
 

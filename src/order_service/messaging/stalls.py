@@ -4,7 +4,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 
 from aiokafka import TopicPartition
 from prometheus_client import Counter
@@ -20,6 +20,7 @@ class _Watch:
     stalled: bool = False
 
 
+@dataclass
 class StallMonitor:
     """Warns once when an assigned partition is behind and has had no commit for `stall_after_s`.
 
@@ -31,41 +32,31 @@ class StallMonitor:
     `stalls` is a Counter with the label `group`; it counts entries into a stall.
     """
 
-    def __init__(
-        self,
-        *,
-        group: str,
-        assignment: Callable[[], Iterable[TopicPartition]],
-        end_offset: Callable[[TopicPartition], int | None],
-        committed: Mapping[TopicPartition, int],
-        stall_after_s: float,
-        stalls: Counter,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._group = group
-        self._assignment = assignment
-        self._end_offset = end_offset
-        self._committed = committed
-        self._stall_after_s = stall_after_s
-        self._stalls = stalls
-        self._clock = clock
-        self._watches: dict[TopicPartition, _Watch] = {}
+    _: KW_ONLY
+    group: str
+    assignment: Callable[[], Iterable[TopicPartition]]
+    end_offset: Callable[[TopicPartition], int | None]
+    committed: Mapping[TopicPartition, int]
+    stall_after_s: float
+    stalls: Counter
+    clock: Callable[[], float] = time.monotonic
+    _watches: dict[TopicPartition, _Watch] = field(default_factory=dict, init=False)
 
     def stalled(self) -> dict[TopicPartition, float]:
         """Seconds since each stalled partition last made progress."""
-        now = self._clock()
+        now = self.clock()
         return {tp: now - w.since for tp, w in self._watches.items() if w.stalled}
 
     def check(self) -> None:
         """Updates every assigned partition; forgets revoked ones silently."""
-        now = self._clock()
-        assigned = set(self._assignment())
+        now = self.clock()
+        assigned = set(self.assignment())
         for tp in self._watches.keys() - assigned:
             del self._watches[tp]
         for tp in assigned:
-            end = self._end_offset(tp)
+            end = self.end_offset(tp)
             if end is not None:
-                self._update(tp, end, self._committed.get(tp), now)
+                self._update(tp, end, self.committed.get(tp), now)
 
     async def run(self, interval_s: float) -> None:
         """Checks every `interval_s` until cancelled."""
@@ -73,7 +64,7 @@ class StallMonitor:
             try:
                 self.check()
             except Exception:  # a failed check must not end stall detection for good
-                logger.exception("stall check failed for group %s", self._group)
+                logger.exception("stall check failed for group %s", self.group)
             await asyncio.sleep(interval_s)
 
     def _update(self, tp: TopicPartition, end: int, committed: int | None, now: float) -> None:
@@ -91,9 +82,9 @@ class StallMonitor:
             if watch.stalled:
                 self._log(logging.INFO, "partition %s recovered after %.0fs stalled", tp, now - watch.since)
             watch.since, watch.stalled = now, False
-        elif not watch.stalled and now - watch.since >= self._stall_after_s:
+        elif not watch.stalled and now - watch.since >= self.stall_after_s:
             watch.stalled = True
-            self._stalls.labels(self._group).inc()
+            self.stalls.labels(self.group).inc()
             self._log(
                 logging.WARNING,
                 "partition %s stalled: no commit for %.0fs, %d records behind",
@@ -104,5 +95,5 @@ class StallMonitor:
             )
 
     def _log(self, level: int, msg: str, tp: TopicPartition, *args: object, **extra: object) -> None:
-        fields = {"group": self._group, "topic": tp.topic, "partition": tp.partition, **extra}
+        fields = {"group": self.group, "topic": tp.topic, "partition": tp.partition, **extra}
         logger.log(level, msg, f"{tp.topic}-{tp.partition}", *args, extra=fields)

@@ -10,7 +10,7 @@ from order_service.messaging.records import InputRecord, OutgoingRecord, RecordH
 _TRACE_HEADERS = ("traceparent", "tracestate")
 
 
-class TracingMiddleware:
+class RecordTracing:
     """Runs the handler in a span that continues the input's trace, and stamps outputs with it."""
 
     def __init__(self, handler: RecordHandler, tracer: Tracer) -> None:

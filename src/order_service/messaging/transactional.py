@@ -3,18 +3,17 @@
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.errors import InvalidProducerEpoch, ProducerFenced
 
-from order_service.messaging.backoff import PartitionBackoff, refusal
+from order_service.messaging.backoff import refusal
 from order_service.messaging.context import current_record
-from order_service.messaging.metrics import PipelineMetrics
-from order_service.messaging.records import InputRecord, RecordHandler, group_by_partition
-from order_service.messaging.retry import DelayGate
+from order_service.messaging.pipeline_base import PipelineParts
+from order_service.messaging.records import InputRecord, group_by_partition
 from order_service.messaging.transactional_ownership import PartitionOwnership
 from order_service.messaging.transactional_producers import PartitionProducers
 
@@ -38,23 +37,14 @@ class TransactionalPipeline(PartitionOwnership):
 
     def __init__(
         self,
-        handle: RecordHandler,
+        parts: PipelineParts,
         producers: PartitionProducers,
         *,
         group_id: str,
-        metrics: PipelineMetrics,
         commit_interval_ms: int = 100,
         commit_timeout_ms: int = 30_000,
-        retry_backoff_ms: int = 500,
-        max_retry_backoff_ms: int = 30_000,
-        gate: DelayGate | None = None,
-        consumer: Callable[[], AIOKafkaConsumer | None] = lambda: None,
     ) -> None:
-        self._handle = handle
-        self._gate = gate
-        self._metrics = metrics
-        # The last offset committed per partition (for the lag metric).
-        self.committed: dict[TopicPartition, int] = {}
+        super().__init__(parts)
         self._producers = producers
         self._group_id = group_id
         self._interval_s = commit_interval_ms / 1000
@@ -67,12 +57,6 @@ class TransactionalPipeline(PartitionOwnership):
         self._processing = False
         self._next: dict[TopicPartition, int] = {}
         self._ticker: asyncio.Task[None] | None = None
-        self.backoff = PartitionBackoff(
-            metrics=metrics, base_ms=retry_backoff_ms, max_ms=max_retry_backoff_ms
-        )
-        self.in_flight = asyncio.Lock()
-        # The subscriber's consumer once it exists; None under FastStream's in-memory test broker.
-        self.consumer = consumer
 
     def transactional_ids(self) -> list[str]:
         return self._producers.transactional_ids()

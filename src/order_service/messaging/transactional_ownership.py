@@ -6,12 +6,11 @@ may be processed, that half processes and commits it.
 
 import asyncio
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
-from order_service.messaging.backoff import PartitionBackoff
+from order_service.messaging.pipeline_base import PipelineBase
 from order_service.messaging.rebalance import Callbacks
 from order_service.messaging.records import InputRecord
 from order_service.messaging.transactional_producers import PartitionProducers
@@ -19,7 +18,7 @@ from order_service.messaging.transactional_producers import PartitionProducers
 logger = logging.getLogger("order_service.messaging.transactional")
 
 
-class PartitionOwnership:
+class PartitionOwnership(PipelineBase):
     """Partition state shared with the pipeline: producers, next offsets, commits, backoff."""
 
     _producers: PartitionProducers
@@ -28,10 +27,6 @@ class PartitionOwnership:
     _stale: set[TopicPartition]
     _processing: bool
     _next: dict[TopicPartition, int]
-    committed: dict[TopicPartition, int]
-    backoff: PartitionBackoff
-    in_flight: asyncio.Lock
-    consumer: Callable[[], AIOKafkaConsumer | None]
 
     async def _commit(self, tp: TopicPartition, consumer: Any) -> None:
         raise NotImplementedError
