@@ -1,28 +1,92 @@
-"""A one-line progress bar for the command line."""
+"""A progress bar for long commands (produce, dlq replay): rich, on stderr, with rate and ETA.
+
+On a terminal the bar is redrawn in place; when stderr is not a terminal (a pipe, a file, CI logs)
+rich prints it once, as it stands at the end.
+"""
 
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskProgressColumn,
+    TextColumn,
+)
+from rich.table import Column
+from rich.text import Text
 
 
-class Progress:
-    """A one-line progress bar on stderr."""
+class RateColumn(ProgressColumn):
+    """Records per second, over rich's recent samples."""
 
-    def __init__(self, total: int, label: str) -> None:
-        self.total, self.label, self.done = total, label, 0
-        self._open = False  # a bar is drawn and its line not ended yet
+    def __init__(self, unit: str) -> None:
+        super().__init__(table_column=Column(no_wrap=True))
+        self.unit = unit
 
-    def advance(self, step: int = 1) -> None:
-        self.done += step
-        if self.done == self.total or self.done % max(1, self.total // 100) == 0:
-            filled = 30 * self.done // max(1, self.total)
-            sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total}")
-            self._open = self.done < self.total
-            if not self._open:
-                sys.stderr.write("\n")
-            sys.stderr.flush()
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        text = "?" if speed is None else f"{speed:,.0f}"
+        return Text(f"{text} {self.unit}/s", style="progress.data.speed")
 
-    def close(self) -> None:
-        """End the bar's line if it stopped short, so that what follows (an error) gets a line of its own."""
-        if self._open:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
-            self._open = False
+
+class EtaColumn(ProgressColumn):
+    """`ETA 0:01:05` while running, `took 0:02:10` once finished."""
+
+    def __init__(self) -> None:
+        super().__init__(table_column=Column(no_wrap=True))
+
+    def render(self, task: Task) -> Text:
+        if task.finished:
+            return Text(f"took {_clock(task.finished_time)}", style="progress.elapsed")
+        return Text(f"ETA {_clock(task.time_remaining)}", style="progress.remaining")
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "-:--:--"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
+
+
+def _nothing(steps: int = 1) -> None:
+    pass
+
+
+@contextmanager
+def progress_bar(total: int, label: str, *, unit: str = "records") -> Iterator[Callable[[int], None]]:
+    """A bar for `total` steps; yields `advance(steps)`. The bar ends, on its own line, with the block.
+
+    Nothing to do, no bar.
+    """
+    if total <= 0:
+        yield _nothing
+        return
+    console = Console(stderr=True)
+    columns = (
+        # No wrapping: a narrow terminal cuts the label short rather than drawing the bar on two lines.
+        TextColumn(
+            "{task.description}",
+            style="progress.description",
+            markup=False,
+            table_column=Column(no_wrap=True, overflow="ellipsis"),
+        ),
+        BarColumn(bar_width=20),
+        MofNCompleteColumn(table_column=Column(no_wrap=True)),
+        TaskProgressColumn(),
+        RateColumn(unit),
+        EtaColumn(),
+    )
+    # Lines printed on stdout meanwhile go above the bar, unless stdout is not the terminal.
+    with Progress(*columns, console=console, redirect_stdout=sys.stdout.isatty()) as progress:
+        task = progress.add_task(label, total=total)
+
+        def advance(steps: int = 1) -> None:
+            progress.advance(task, steps)
+
+        yield advance
