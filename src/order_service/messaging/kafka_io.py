@@ -50,7 +50,7 @@ async def remaining(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int])
     return sum([max(0, end - await consumer.position(tp)) for tp, end in ends.items()])
 
 
-async def _fetch(
+async def fetch(
     consumer: AIOKafkaConsumer, partitions: Iterable[TopicPartition]
 ) -> dict[TopicPartition, list[InputRecord]]:
     """The next records; waits until there are some or a position moved (past transaction markers)."""
@@ -74,7 +74,7 @@ async def read_to_end(
     left = {tp for tp, end in ends.items() if await consumer.position(tp) < end}
     while left:
         async with asyncio.timeout(stall_timeout_s):
-            batches = await _fetch(consumer, left)
+            batches = await fetch(consumer, left)
             left = {tp for tp in left if await consumer.position(tp) < ends[tp]}
         for tp, records in batches.items():
             yield [r for r in records if r.offset < ends[tp]]
