@@ -1,4 +1,4 @@
-"""`python -m order_service.verify` against the real service's topics, and against doctored copies."""
+"""`python -m order_service.cli.verify` against the real service's topics, and against doctored copies."""
 
 import json
 import random
@@ -26,7 +26,7 @@ def run_verify(env: dict[str, str], *args: str, cwd: Path, **topics: str) -> tup
     env = {**env, **{f"ORDER_SERVICE_TOPICS__{k.upper()}": v for k, v in topics.items()}}
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "order_service.verify", "--json", "--timeout", "20", *args],
+        [sys.executable, "-m", "order_service.cli.verify", "--json", "--timeout", "20", *args],
         env=env,
         cwd=cwd,
         capture_output=True,

@@ -1,10 +1,18 @@
-"""Reconciliation: the JSON form of the report and the input ranges.
+"""Reconciliation: the JSON form of the report, the input ranges, and the scan of the topics.
 
 The matching itself is covered by tests/unit/test_reconcile.py; this file adds only what that one
-does not assert.
+does not assert, and the scan that reads the topics' ranges (over a fake consumer).
 """
 
-from order_service.messaging.reconcile import Kind, Outcome, Ref, ranges_of, reconcile
+from typing import Any
+
+import pytest
+from aiokafka import TopicPartition
+
+from order_service.messaging.reconcile import reconcile
+from order_service.messaging.reconcile_model import Kind, Outcome, Ref, ranges_of
+from order_service.messaging.reconcile_scan import CannotRead, scan
+from tests.support.fakes import FakeConsumer, records
 
 
 def out(at: int, input_offset: int) -> Outcome:
@@ -62,3 +70,27 @@ def test_ranges_span_the_inputs_of_each_partition() -> None:
         ("in", 1): (7, 8),
     }
     assert str(Ref("in", 0, 5)) == "in/0/5"
+
+
+async def test_a_scan_reads_each_range_past_markers_and_names_the_partitions_that_make_no_progress() -> None:
+    tp0, tp1, out = TopicPartition("in", 0), TopicPartition("in", 1), TopicPartition("out", 0)
+    # in/0: offset 2 is a transaction marker, 4 lies past the range; in/1 has nothing in range.
+    log = [*records("in", 0, [0, 1, 3, 4]), *records("in", 1, [0, 1]), *records("out", 0, [0])]
+    consumer = FakeConsumer([tp0, tp1, out], log=log)
+    seen: list[Any] = []
+    steps: list[tuple[int, int]] = []
+    bounds = {tp0: (1, 4), tp1: (2, 2), out: (0, 1)}
+    await scan(consumer, bounds, {"in": seen.append, "out": seen.append}, 5.0, lambda *s: steps.append(s))
+    assert sorted((r.topic, r.partition, r.offset) for r in seen) == [
+        ("in", 0, 1),
+        ("in", 0, 3),
+        ("out", 0, 0),
+    ]
+    assert steps[0] == (0, 4)
+    assert steps[-1] == (4, 4)
+    assert consumer.paused == {tp0, tp1, out}, "each partition paused once read (or with nothing to read)"
+
+    stalled = FakeConsumer([out], log=records("out", 0, [0]))
+    stalled.stuck = {out}
+    with pytest.raises(CannotRead, match=r"^no progress reading out/0 for 0\.05s$"):
+        await scan(stalled, {out: (0, 1)}, {"out": seen.append}, 0.05, None)

@@ -8,14 +8,13 @@ from pydantic import BaseModel
 from order_service.messaging.envelope import Failure, dead_letter
 from order_service.messaging.errors import ErrorCategory
 from order_service.messaging.json_handler import JsonHandler
-from order_service.messaging.reconcile import (
+from order_service.messaging.reconcile import Reconciler, reconcile
+from order_service.messaging.reconcile_model import (
     Kind,
     Outcome,
-    Reconciler,
     Ref,
     dead_letter_outcome,
     output_outcome,
-    reconcile,
     retried_input,
 )
 from order_service.messaging.records import OutgoingRecord

@@ -6,6 +6,7 @@ The app is typer's; each command, or group of commands, is a module of this pack
     tail        tail.py        print a topic's records
     provision   provision.py   create the service's topics
     dlq         dlq.py         list | show | replay dead letters (its Kafka work: dead_letters.py)
+    verify      verify.py      every input has exactly one outcome (verify_options.py, verify_output.py)
 
 Shared: `common` (--timeout, running a command, one-line failures), `bounded` (Kafka calls with a
 bound), `reads` (reading a topic to its end offsets), `progress` (the rich bar), `samples`.
@@ -52,10 +53,21 @@ app.command("produce")(produce.command)
 app.command("tail")(tail.command)
 app.command("provision")(provision.command)
 app.add_typer(dlq.app)
-# `order-service verify` (order_service.verify, which parses its own arguments with argparse) goes
-# here: a command that hands its raw arguments to `verify.main(argv)`, i.e. registered with
-# context_settings={"ignore_unknown_options": True, "allow_extra_args": True} and
-# add_help_option=False, so that `verify --help` and verify's usage errors stay its own.
+
+
+@app.command(
+    "verify",
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    add_help_option=False,
+)
+def _verify(ctx: typer.Context) -> None:
+    """Check that every input has exactly one outcome, in order (`verify --help` lists its options)."""
+    # verify parses its own arguments, so that `verify --help` and its usage errors stay its own.
+    # Imported here: importing it with the package would make `python -m order_service.cli.verify`
+    # warn that the module was already imported.
+    from order_service.cli import verify
+
+    verify.main(ctx.args)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
