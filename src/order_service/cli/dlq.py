@@ -1,7 +1,7 @@
 """`order-service dlq list | show | replay`: inspect the dead-letter topic and re-drive its records, once."""
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -55,6 +55,9 @@ def list_command(
     run(work, timeout=timeout)
 
 
+_SHOW_TIMEOUT = "seconds to connect and read the partition's offsets, then again to fetch the record"
+
+
 @app.command("show")
 def show_command(
     partition: Annotated[
@@ -64,10 +67,7 @@ def show_command(
         int,
         typer.Option("--offset", min=0, metavar="OFFSET", help="the dead letter's offset in that partition"),
     ] = 0,
-    timeout: Annotated[
-        float,
-        timeout_option("seconds to connect and read the partition's offsets, then again to fetch the record"),
-    ] = DEFAULT_TIMEOUT,
+    timeout: Annotated[float, timeout_option(_SHOW_TIMEOUT)] = DEFAULT_TIMEOUT,
 ) -> None:
     """Print one dead letter: its key, envelope, other headers and value."""
 
@@ -89,78 +89,51 @@ def show_command(
 WHEN = "ISO-8601, e.g. 2026-03-01 or 2026-03-01T12:00+02:00; without a timezone, UTC"
 
 
+_SINCE = f"only those that failed at or after WHEN ({WHEN})"
+_UNTIL = f"only those that failed before WHEN ({WHEN})"
+_RATE = "send at most N records per second"
+_REPLAY_TIMEOUT = (
+    "seconds to connect and read the offsets, then again for each fetch that makes no progress, "
+    "each record's ack and each offset commit"
+)
+Categories = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--category", metavar="CATEGORY", help="only this error category, e.g. validation; repeatable"
+    ),
+]
+ErrorTypes = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--error-type", metavar="TYPE", help="only this error type, e.g. JSONDecodeError; repeatable"
+    ),
+]
+
+
+def _when(flag: str, help_text: str) -> Any:
+    return typer.Option(flag, parser=utc_datetime, metavar="WHEN", help=help_text)
+
+
+def _offset(flag: str, which: str) -> Any:
+    return typer.Option(flag, min=0, metavar="OFFSET", help=f"the {which} offset to consider, per partition")
+
+
 @app.command("replay")
 def replay_command(
-    category: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--category",
-            metavar="CATEGORY",
-            help="only dead letters of this error category, e.g. validation; repeatable",
-        ),
-    ] = None,
-    error_type: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--error-type",
-            metavar="TYPE",
-            help="only dead letters of this error type, e.g. JSONDecodeError; repeatable",
-        ),
-    ] = None,
-    since: Annotated[
-        datetime | None,
-        typer.Option(
-            "--since",
-            parser=utc_datetime,
-            metavar="WHEN",
-            help=f"only those that failed at or after WHEN ({WHEN})",
-        ),
-    ] = None,
-    until: Annotated[
-        datetime | None,
-        typer.Option(
-            "--until",
-            parser=utc_datetime,
-            metavar="WHEN",
-            help=f"only those that failed before WHEN ({WHEN})",
-        ),
-    ] = None,
-    from_offset: Annotated[
-        int | None,
-        typer.Option(
-            "--from-offset",
-            min=0,
-            metavar="OFFSET",
-            help="the first dead-letter offset to consider, per partition",
-        ),
-    ] = None,
-    to_offset: Annotated[
-        int | None,
-        typer.Option(
-            "--to-offset",
-            min=0,
-            metavar="OFFSET",
-            help="the last dead-letter offset to consider, per partition",
-        ),
-    ] = None,
+    category: Categories = None,
+    error_type: ErrorTypes = None,
+    since: Annotated[datetime | None, _when("--since", _SINCE)] = None,
+    until: Annotated[datetime | None, _when("--until", _UNTIL)] = None,
+    from_offset: Annotated[int | None, _offset("--from-offset", "first")] = None,
+    to_offset: Annotated[int | None, _offset("--to-offset", "last")] = None,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="print what would be sent, send nothing, commit nothing")
+        bool, typer.Option("--dry-run", help="print what would be sent; send and commit nothing")
     ] = False,
-    rate: Annotated[
-        float | None,
-        typer.Option("--rate", parser=per_second, metavar="N", help="send at most N records per second"),
-    ] = None,
+    rate: Annotated[float | None, typer.Option("--rate", parser=per_second, metavar="N", help=_RATE)] = None,
     force: Annotated[
-        bool,
-        typer.Option("--force", help="start over from the oldest dead letter, resending what was replayed"),
+        bool, typer.Option("--force", help="start over from the oldest, resending what was replayed")
     ] = False,
-    timeout: Annotated[
-        float,
-        timeout_option(
-            "seconds to connect and read the offsets, then again for each fetch that makes no progress, "
-            "each record's ack and each offset commit"
-        ),
-    ] = DEFAULT_TIMEOUT,
+    timeout: Annotated[float, timeout_option(_REPLAY_TIMEOUT)] = DEFAULT_TIMEOUT,
 ) -> None:
     """Send dead letters back to their original topic, once: progress is kept in the replay group."""
     selection = ReplayFilter(
