@@ -1,7 +1,7 @@
 """ProducerSink: records reach the producer as they are; the future resolves on the broker's ack."""
 
 import pytest
-from aiokafka.errors import KafkaConnectionError
+from aiokafka.errors import KafkaConnectionError, OutOfOrderSequenceNumber
 
 from order_service.messaging.records import OutgoingRecord
 from order_service.messaging.sink import ProducerSink
@@ -58,4 +58,21 @@ async def test_a_producer_that_fails_to_start_is_stopped_and_the_sink_stays_unst
         await sink.send(OutgoingRecord(topic="out", value=b"v"))
     await sink.start()
     assert not kafka.producers[1].stopped
+    await sink.stop()
+
+
+async def test_a_producer_stuck_on_its_sequence_numbers_is_re_created_before_the_next_send() -> None:
+    kafka = FakeKafka()
+    sink = ProducerSink(kafka.build)
+    await sink.start()
+    stuck = kafka.producers[0]
+    stuck.ack_failures.add(OutOfOrderSequenceNumber())
+    with pytest.raises(OutOfOrderSequenceNumber):
+        await (await sink.send(OutgoingRecord(topic="out", value=b"lost-ack")))
+
+    await (await sink.send(OutgoingRecord(topic="out", value=b"again")))
+
+    assert stuck.stopped
+    assert len(kafka.producers) == 2
+    assert [r.value for r in kafka.records] == [b"again"]
     await sink.stop()
