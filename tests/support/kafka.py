@@ -88,6 +88,10 @@ async def produce_paced(bootstrap: str, topic: str, records: Sequence[Any], *, c
 
 async def read_all(bootstrap: str, topic: str, *, expected: int, timeout: float = 60.0) -> list[Any]:
     """Read a topic from the beginning until at least `expected` records arrived (read_committed)."""
+    # The service creates its output topics at start; subscribing before that fails the consumer.
+    await eventually(
+        lambda: topic_exists(bootstrap, topic), timeout=timeout, interval=0.5, what=f"topic {topic}"
+    )
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=hosts(bootstrap),
