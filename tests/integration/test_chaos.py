@@ -1,0 +1,43 @@
+"""Broker faults with the service running, as `make chaos` injects them (bench/chaos_scenarios.py),
+reduced for CI: 10,000 orders, scenario 2 (SIGKILL of the broker that leads most input partitions,
+restarted after 15 s) and scenario 3 (SIGKILL of the transaction coordinator, or of the group
+coordinator in at-least-once), each in both guarantees, two instances in one group.
+
+Each run checks with `python -m order_service.cli.verify`: no order lost, no duplicate in exactly-once,
+per-partition order kept, and every instance alive and ready at the end without a manual restart.
+"""
+
+from pathlib import Path
+
+import pytest
+from bench.chaos_scenarios import run_scenario
+
+from tests.support.cluster import LocalCluster
+
+ORDERS = 10_000
+
+
+@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
+@pytest.mark.parametrize("scenario", [2, 3])
+async def test_the_service_rides_out_a_broker_fault(
+    kafka_cluster: LocalCluster, scenario: int, guarantee: str, tmp_path: Path
+) -> None:
+    kafka_cluster.ensure_all_running()
+    try:
+        result = await run_scenario(
+            kafka_cluster, scenario, guarantee, orders_count=ORDERS, evidence=tmp_path, deadline_s=600
+        )
+    finally:
+        kafka_cluster.ensure_all_running()
+    print(result.summary(), *(f"+{at:6.1f}s {text}" for at, text in result.events), sep="\n")
+    assert result.error is None, f"{result.error} (evidence in {result.evidence})"
+    assert result.inputs is not None, result.summary()
+    assert result.inputs >= ORDERS, result.summary()
+    assert result.lost == 0, f"{result.lost} orders lost (evidence in {result.evidence})"
+    if guarantee == "exactly_once":
+        assert result.duplicates == 0, f"{result.duplicates} duplicates (evidence in {result.evidence})"
+    assert result.order_violations == 0, f"order violations (evidence in {result.evidence})"
+    assert result.unmatched == 0, f"unmatched outcomes (evidence in {result.evidence})"
+    assert result.drained, "the group did not commit the whole input"
+    assert result.restarts_needed == 0, f"manual restarts: {result.restart_reasons}"
+    assert result.passed, result.failures()
