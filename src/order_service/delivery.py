@@ -1,30 +1,30 @@
 """Builds each subscription's delivery: the order handler inside the dead-letter middleware, the
-at-least-once or exactly-once pipeline around it, and the group membership that watches it."""
+delivery engine with the at-least-once or exactly-once strategy around it, and the group membership
+that watches it."""
 
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from opentelemetry.sdk.trace import TracerProvider
 
 from order_service.adapters.connection import build_producer
 from order_service.adapters.observability import Observability
+from order_service.messaging.at_least_once import AtLeastOnce
 from order_service.messaging.dead_letter import DeadLetterGuard
+from order_service.messaging.engine import DeliveryEngine, EngineSettings, Guarantee
+from order_service.messaging.exactly_once import ExactlyOnce
+from order_service.messaging.exactly_once_producers import PartitionProducers
 from order_service.messaging.health import GroupMembership
 from order_service.messaging.metrics import PipelineMetrics
-from order_service.messaging.pipeline import BatchPipeline
-from order_service.messaging.pipeline_base import PipelineParts
 from order_service.messaging.records import DeliveryPipeline, RecordHandler, RecordSink
 from order_service.messaging.retry import DelayGate, RetryTopic
 from order_service.messaging.tracing import RecordTracing
-from order_service.messaging.transactional import TransactionalPipeline
-from order_service.messaging.transactional_producers import PartitionProducers
 from order_service.orders import order_handler
 from order_service.settings import (
     DeadLetterSettings,
-    DeliverySettings,
     RetrySettings,
     Settings,
     TopicSettings,
@@ -62,25 +62,20 @@ def dead_letter_middleware(
 
 
 def build_pipeline(
-    delivery: DeliverySettings,
+    settings: Settings,
     handle: RecordHandler,
     *,
     sink: RecordSink,
     new_producer: Callable[..., AIOKafkaProducer],
     group_id: str,
     metrics: PipelineMetrics,
-    consumer: Callable[[], Any],
+    consumer: Callable[[], AIOKafkaConsumer | None],
     delayed: bool,
-) -> DeliveryPipeline:
-    """The pipeline for one subscriber; `delayed` ones wait for each record's retry due time."""
-    parts = PipelineParts(
-        handle,
-        metrics,
-        backoff_ms=delivery.backoff_ms,
-        max_backoff_ms=delivery.max_backoff_ms,
-        gate=DelayGate() if delayed else None,
-        consumer=consumer,
-    )
+) -> DeliveryEngine:
+    """The engine for one subscriber, with the configured guarantee; `delayed` ones wait for each
+    record's retry due time."""
+    delivery, processing = settings.delivery, settings.processing
+    guarantee: Guarantee
     if delivery.guarantee == "exactly_once":
         producers = PartitionProducers(
             lambda txn_id: new_producer(
@@ -89,14 +84,30 @@ def build_pipeline(
             # The group id is the application id: instances of one application share it.
             app_id=group_id,
         )
-        return TransactionalPipeline(
-            parts,
+        guarantee = ExactlyOnce(
             producers,
             group_id=group_id,
             commit_interval_ms=delivery.commit_interval_ms,
             commit_timeout_ms=delivery.commit_timeout_ms,
         )
-    return BatchPipeline(parts, sink)
+    else:
+        guarantee = AtLeastOnce(sink)
+    return DeliveryEngine(
+        handle,
+        guarantee,
+        metrics=metrics,
+        settings=EngineSettings(
+            ordering=processing.ordering,
+            max_in_flight=processing.max_in_flight,
+            max_buffered=processing.max_buffered_per_partition,
+            drain_timeout_s=processing.drain_timeout_s,
+            backoff_ms=delivery.backoff_ms,
+            max_backoff_ms=delivery.max_backoff_ms,
+            commit_interval_ms=delivery.commit_interval_ms,
+        ),
+        gate=DelayGate() if delayed else None,
+        consumer=consumer,
+    )
 
 
 @dataclass
@@ -139,7 +150,7 @@ def build_subscriptions(
         )
         slot: list[Any] = []
         pipeline = build_pipeline(
-            settings.delivery,
+            settings,
             handle,
             sink=sink,
             new_producer=lambda **extra: build_producer(settings.kafka, settings.producer, **sizing, **extra),
@@ -155,5 +166,6 @@ def build_subscriptions(
             baseline=functools.partial(observed.metrics.baseline, group),
         )
         observed.metrics.watch_lag(group, pipeline.consumer, pipeline.committed)
+        observed.metrics.watch_flow(group, pipeline.flow)
         subscriptions.append(Subscription(topic, group, pipeline, membership, slot))
     return subscriptions

@@ -1,5 +1,6 @@
 """The order use case: decode OrderCreated, apply the rules, publish OrderProcessed; its channels."""
 
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -30,9 +31,10 @@ def order_handler(
     rules = processing.processor
     counted = {status: outcomes.labels(status) for status in ("processed", "rejected")}
 
-    def process(order: OrderCreated) -> OrderProcessed:
+    async def process(order: OrderCreated) -> OrderProcessed:
         current_order_id.set(order.order_id)
-        result: OrderProcessed = rules(order, policy)
+        outcome = rules(order, policy)  # a plain function returns it, an async one a coroutine of it
+        result: OrderProcessed = await outcome if inspect.isawaitable(outcome) else outcome
         counted[result.status].inc()
         if result.status == "rejected":
             logger.info("order rejected: %s", result.reason)

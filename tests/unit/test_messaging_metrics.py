@@ -1,14 +1,13 @@
 """Pipeline metrics as a scrape shows them: consumer lag per partition, batch histograms."""
 
 import functools
-import time
 
 from aiokafka import TopicPartition
 from prometheus_client import CollectorRegistry
 
 from order_service.messaging.health import GroupMembership
-from order_service.messaging.metrics import PipelineMetrics
-from tests.support.fakes import FakeConsumer, record, sample
+from order_service.messaging.metrics import Flow, PartitionFlow, PipelineMetrics
+from tests.support.fakes import FakeConsumer, sample
 
 GROUP = "g"
 TP0 = TopicPartition("in", 0)
@@ -66,18 +65,17 @@ async def test_without_a_consumer_there_is_no_lag_and_no_baseline() -> None:
     assert lag(registry, TP0) is None
 
 
-def test_a_batch_records_its_size_duration_and_end_to_end_latency() -> None:
+def test_the_flow_of_each_group_is_collected_per_partition_at_scrape_time() -> None:
     registry = CollectorRegistry()
     metrics = PipelineMetrics(registry, "t")
-    now_ms = int(time.time() * 1000)
-    batch = [record(offset=0, timestamp=now_ms - 2_000), record(offset=1, timestamp=now_ms - 4_000)]
+    flow = Flow(in_flight=3, partitions=[PartitionFlow(TP0, buffered=7, oldest_age_s=42.5, uncommitted=4)])
+    metrics.watch_flow(GROUP, lambda: flow)
+    labels = {"group": GROUP, "topic": TP0.topic, "partition": str(TP0.partition)}
 
-    metrics.batch_done(batch, started=time.monotonic() - 0.5)
-
-    assert sample(registry, "t_batch_size_records_sum") == 2
-    assert (sample(registry, "t_batch_processing_seconds_sum") or 0) >= 0.5
-    assert sample(registry, "t_end_to_end_latency_seconds_count") == 2
-    assert 6 <= (sample(registry, "t_end_to_end_latency_seconds_sum") or 0) < 6 + 10
-    # A record stamped in the future (clock skew) counts as no latency, not a negative one.
-    metrics.batch_done([record(timestamp=now_ms + 60_000)], started=time.monotonic())
-    assert sample(registry, "t_end_to_end_latency_seconds_bucket", le="0.001") == 1
+    assert sample(registry, "t_records_in_flight", group=GROUP) == 3
+    assert sample(registry, "t_buffered_records", **labels) == 7
+    assert sample(registry, "t_oldest_unfinished_record_age_seconds", **labels) == 42.5
+    assert sample(registry, "t_processed_uncommitted_records", **labels) == 4
+    flow = Flow(in_flight=0)  # read again at the next scrape: the partition is gone
+    assert sample(registry, "t_records_in_flight", group=GROUP) == 0
+    assert sample(registry, "t_buffered_records", **labels) is None

@@ -1,6 +1,6 @@
 """A record handler for JSON events described by pydantic models."""
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -18,13 +18,13 @@ JSON_HEADERS = [("content-type", b"application/json")]
 
 @dataclass(frozen=True, kw_only=True)
 class JsonHandler(Generic[In, Out]):
-    """Decodes the value as `In`, calls `process`, and encodes the result keyed by `key_of`.
+    """Decodes the value as `In`, awaits `process`, and encodes the result keyed by `key_of`.
 
     Each output carries the `input.*` provenance headers of the record it came from (retry.py).
     """
 
     input_model: type[In]
-    process: Callable[[In], Out]
+    process: Callable[[In], Awaitable[Out]]
     output_topic: str
     key_of: Callable[[Out], str]
     max_value_bytes: int
@@ -39,7 +39,7 @@ class JsonHandler(Generic[In, Out]):
         return self.input_model.model_validate_json(value)
 
     async def __call__(self, record: InputRecord) -> list[OutgoingRecord]:
-        result = self.process(self.decode(record.value))
+        result = await self.process(self.decode(record.value))
         return [
             OutgoingRecord(
                 topic=self.output_topic,

@@ -1,14 +1,12 @@
-"""Prometheus metrics of a delivery pipeline: throughput, failures, latency, lag, rebalances."""
+"""Prometheus metrics of the delivery engine: throughput, failures, latency, lag, flow, rebalances."""
 
-import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-
-from order_service.messaging.records import InputRecord
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000)
@@ -51,13 +49,6 @@ class PipelineMetrics:
             registry=registry,
             buckets=BATCH_BUCKETS,
         )
-        self.processing = Histogram(
-            "batch_processing_seconds",
-            "Time to process, publish and commit one batch",
-            namespace=namespace,
-            registry=registry,
-            buckets=LATENCY_BUCKETS,
-        )
         self.end_to_end = Histogram(
             "end_to_end_latency_seconds",
             "Commit time minus the input record's timestamp",
@@ -67,6 +58,12 @@ class PipelineMetrics:
         )
         self._lag = LagCollector(namespace)
         registry.register(self._lag)
+        self._flow = FlowCollector(namespace)
+        registry.register(self._flow)
+
+    def watch_flow(self, group: str, source: "Callable[[], Flow]") -> None:
+        """Records in flight, and per partition what is buffered, how old and not yet committed."""
+        self._flow.sources[group] = source
 
     def watch_lag(
         self,
@@ -94,13 +91,6 @@ class PipelineMetrics:
         end: int | None = consumer.highwater(tp)
         return end if end is not None else self._lag.ends.get(tp)
 
-    def batch_done(self, records: Sequence[InputRecord], started: float) -> None:
-        now = time.time()
-        self.batch_size.observe(len(records))
-        self.processing.observe(time.monotonic() - started)
-        for record in records:
-            self.end_to_end.observe(max(0.0, now - record.timestamp / 1000))
-
 
 class LagCollector(Collector):
     """Consumer lag per assigned partition at scrape time: log-end offset minus committed offset.
@@ -126,3 +116,54 @@ class LagCollector(Collector):
                 if end is not None and tp in committed:
                     family.add_metric([group, tp.topic, str(tp.partition)], max(0, end - committed[tp]))
         yield family
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionFlow:
+    tp: TopicPartition
+    buffered: int  # records between fetch and commit
+    oldest_age_s: float  # age of the oldest of them (0 when none): a stuck key shows here
+    uncommitted: int  # processed offset minus committed offset
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    in_flight: int
+    partitions: list[PartitionFlow] = field(default_factory=list)
+
+
+class FlowCollector(Collector):
+    """The engine's state at scrape time, per group and partition."""
+
+    def __init__(self, namespace: str) -> None:
+        self._namespace = namespace
+        self.sources: dict[str, Callable[[], Flow]] = {}
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        n = self._namespace
+        in_flight = GaugeMetricFamily(
+            f"{n}_records_in_flight", "Records being processed now", labels=["group"]
+        )
+        per_partition = ["group", "topic", "partition"]
+        buffered = GaugeMetricFamily(
+            f"{n}_buffered_records", "Records between fetch and commit, per partition", labels=per_partition
+        )
+        oldest = GaugeMetricFamily(
+            f"{n}_oldest_unfinished_record_age_seconds",
+            "Age of the oldest record not yet committed, per partition",
+            labels=per_partition,
+        )
+        gap = GaugeMetricFamily(
+            f"{n}_processed_uncommitted_records",
+            "Processed offset minus committed offset, per partition",
+            labels=per_partition,
+        )
+        for group, source in self.sources.items():
+            flow = source()
+            in_flight.add_metric([group], flow.in_flight)
+            for p in flow.partitions:
+                labels = [group, p.tp.topic, str(p.tp.partition)]
+                buffered.add_metric(labels, p.buffered)
+                oldest.add_metric(labels, p.oldest_age_s)
+                gap.add_metric(labels, p.uncommitted)
+        yield from (in_flight, buffered, oldest, gap)

@@ -2,9 +2,12 @@
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
-from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+
+if TYPE_CHECKING:
+    from order_service.messaging.backoff import PartitionBackoff
 
 Headers = list[tuple[str, bytes]]
 
@@ -41,16 +44,18 @@ def group_by_partition(records: Sequence[InputRecord]) -> dict[TopicPartition, l
 
 
 class DeliveryPipeline(Protocol):
-    """How fetched batches become outputs and commits; one per delivery guarantee."""
+    """How fetched batches become outputs and commits: the delivery engine, as its users see it."""
 
-    consumer: "Callable[[], Any]"
-    committed: dict[Any, int]
-    backoff: Any
+    consumer: "Callable[[], AIOKafkaConsumer | None]"
+    committed: dict[TopicPartition, int]
+    backoff: "PartitionBackoff"
 
-    def rebalance_listener(self) -> Any: ...
+    def rebalance_listener(self) -> ConsumerRebalanceListener: ...
 
     def transactional_ids(self) -> list[str]: ...
 
     async def process(self, records: Sequence[InputRecord]) -> None: ...
+
+    async def drain(self, timeout_s: float) -> None: ...
 
     async def close(self) -> None: ...

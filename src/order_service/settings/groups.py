@@ -1,5 +1,6 @@
 """The settings groups, one per concern; `Settings` in the package puts them together."""
 
+import inspect
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -140,13 +141,36 @@ class RetrySettings(BaseModel):
         )
 
 
-class ProcessingSettings(BaseModel):
-    """How each record is processed."""
+def _processor_shape(processor: Callable[..., Any]) -> Callable[..., Any]:
+    """A callable taking (order, policy), plain or async; what it returns is checked per record."""
+    if not callable(processor):
+        raise ValueError("must be a callable (order, policy) -> OrderProcessed, plain or async")
+    try:
+        inspect.signature(processor).bind(None, None)
+    except TypeError:
+        raise ValueError(
+            "must accept two positional arguments, (order, policy), and return an OrderProcessed "
+            "(or, for an async function, a coroutine of one)"
+        ) from None
+    except ValueError:  # a builtin without a signature: nothing to check
+        pass
+    return processor
 
-    processor: ImportString[Callable[..., Any]] = Field(
+
+class ProcessingSettings(BaseModel):
+    """How each record is processed, and how many at once."""
+
+    processor: Annotated[ImportString[Callable[..., Any]], AfterValidator(_processor_shape)] = Field(
         "order_service.domain.rules:process_order", validate_default=True
     )
     max_record_bytes: Positive = 64 * 1024
+    # key: records of one key one at a time, in offset order, other keys concurrently;
+    # partition: one record at a time per partition.
+    ordering: Literal["key", "partition"] = "key"
+    max_in_flight: Annotated[int, Field(gt=0, le=100_000)] = 500
+    max_buffered_per_partition: Annotated[int, Field(gt=0, le=1_000_000)] = 2_000
+    # How long a rebalance waits for the revoked partitions' records to be committed.
+    drain_timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
 
 
 class DeliverySettings(BaseModel):

@@ -47,7 +47,10 @@ class PartitionProducers:
         except BaseException:
             await producer.stop()
             raise
-        self._producers[tp] = producer
+        # Two opens of one partition at once: the later one fenced the earlier, which is closed.
+        old, self._producers[tp] = self._producers.get(tp), producer
+        if old is not None:
+            await old.stop()
 
     async def close(self, partitions: Iterable[TopicPartition]) -> None:
         closing = [self._producers.pop(tp) for tp in list(partitions) if tp in self._producers]

@@ -1,0 +1,102 @@
+"""At-least-once: outputs through one idempotent producer; each partition's offset committed only past
+records whose outputs the broker acknowledged."""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from aiokafka import TopicPartition
+
+from order_service.messaging.lanes import Lane, Slot
+from order_service.messaging.records import OutgoingRecord, RecordSink
+
+if TYPE_CHECKING:
+    from order_service.messaging.engine import DeliveryEngine
+
+logger = logging.getLogger(__name__)
+
+
+class AtLeastOnce:
+    """A failed output rewinds its partition to that record: it and the records after it are
+    processed and published again (at-least-once duplicates), in offset order."""
+
+    drops_all_on_failure = False
+
+    def __init__(self, sink: RecordSink) -> None:
+        self._sink = sink
+        self._engine: DeliveryEngine | None = None
+
+    def bind(self, engine: "DeliveryEngine") -> None:
+        self._engine = engine
+
+    @property
+    def engine(self) -> "DeliveryEngine":
+        assert self._engine is not None, "bound to an engine at construction"
+        return self._engine
+
+    async def accepts(self, lane: Lane) -> bool:
+        return True
+
+    async def publish(self, lane: Lane, outputs: Sequence[OutgoingRecord]) -> Sequence[Awaitable[Any]]:
+        return [await self._sink.send(out) for out in outputs]
+
+    async def commit(self, lanes: Sequence[Lane], *, force: bool) -> None:
+        """Commit every lane up to its acknowledged prefix, in one request."""
+        engine = self.engine
+        offsets: dict[TopicPartition, int] = {}
+        for lane in lanes:
+            through, failed = _acked_prefix(lane)
+            if through is not None:
+                offsets[lane.tp] = through
+            if failed is not None:
+                slot, error = failed
+                engine.metrics.publish_failures.inc()
+                await engine.fail(lane, slot.offset, error, "output of %s@%s was not acknowledged")
+        consumer = engine.consumer()
+        if not offsets:
+            return
+        if consumer is not None:
+            assigned = consumer.assignment()
+            offsets = {tp: o for tp, o in offsets.items() if tp in assigned}
+            try:
+                await consumer.commit(offsets)
+            except Exception as exc:  # noqa: BLE001 - the acked records are committed by a later round
+                engine.metrics.commit_failures.inc()
+                logger.warning("offset commit failed; retrying with the next round: %r", exc)
+                await asyncio.sleep(engine.settings.backoff_ms / 1000)
+                return
+        for tp, offset in offsets.items():
+            if (owner := engine.lanes.get(tp)) is not None:
+                engine.commit_done(owner, offset)
+
+    async def recover(self, lane: Lane, offset: int, exc: BaseException) -> int | None:
+        return offset
+
+    async def assigned(self, partitions: set[TopicPartition]) -> None:
+        """The consumer starts each partition at its committed offset: nothing to do."""
+
+    async def revoked(self, partitions: set[TopicPartition]) -> None:
+        """Nothing is held per partition outside the engine."""
+
+    def transactional_ids(self) -> list[str]:
+        return []
+
+    async def close(self) -> None:
+        """The producer is the service's, closed by it."""
+
+
+def _acked_prefix(lane: Lane) -> tuple[int | None, tuple[Slot, BaseException] | None]:
+    """One past the last record of the lane's acknowledged prefix, and the first failed record."""
+    through = None
+    for slot in lane.unacked:
+        for ack in slot.acks:
+            future = asyncio.ensure_future(ack)
+            if not future.done():
+                return through, None
+            if future.cancelled():
+                return through, (slot, asyncio.CancelledError())
+            if (error := future.exception()) is not None:
+                return through, (slot, error)
+        through = slot.offset + 1
+    return through, None

@@ -1,0 +1,172 @@
+"""One input partition's records between fetch and commit: the key chains that order their
+processing, and the queues that keep their publishing and committing in offset order."""
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Awaitable, Hashable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from aiokafka import TopicPartition
+
+from order_service.messaging.records import InputRecord, OutgoingRecord
+
+Ordering = Literal["key", "partition"]
+# The chain every record of a partition joins in `partition` mode.
+_WHOLE_PARTITION = object()
+
+
+@dataclass(slots=True, eq=False)
+class Slot:
+    """One admitted record: processed once its predecessors are, then published, then committed."""
+
+    record: InputRecord
+    lane: "Lane"
+    admitted: float = field(default_factory=time.monotonic)
+    # Predecessors (same key, or a null-key barrier) not finished yet, and the slots waiting on this one.
+    waiting_for: int = 0
+    dependents: list["Slot"] = field(default_factory=list)
+    outputs: Sequence[OutgoingRecord] = ()
+    error: BaseException | None = None
+    done: bool = False
+    dropped: bool = False
+    acks: Sequence[Awaitable[Any]] = ()
+
+    @property
+    def offset(self) -> int:
+        offset: int = self.record.offset
+        return offset
+
+
+@dataclass(eq=False)
+class Lane:
+    """The records of one partition from admission to commit.
+
+    `unpublished` holds admitted records in offset order until the head is processed and published;
+    `unacked` holds published records until the guarantee commits them. Records of one key (or, in
+    `partition` mode, all records) form a chain: each starts only once the one before it finished.
+    A record with a null key is a barrier: it waits for every earlier record of its partition, and
+    every later one waits for it.
+    """
+
+    tp: TopicPartition
+    ordering: Ordering
+    unpublished: deque[Slot] = field(default_factory=deque)
+    unacked: deque[Slot] = field(default_factory=deque)
+    # The next offset to admit; after a rewind, `resync_to` is where the next fetch must start.
+    next_offset: int | None = None
+    resync_to: int | None = None
+    # The last offset committed, and one past the last record processed, for the gap metric.
+    committed: int | None = None
+    processed_through: int | None = None
+    closing: bool = False
+    publishing: bool = False
+    # Held while publishing, and by a transaction commit: outputs and commits stay in order.
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _tails: dict[Hashable, Slot] = field(default_factory=dict)
+    _barrier: Slot | None = None
+    _since_barrier: list[Slot] = field(default_factory=list)
+    _prune_at: int = 64
+    _empty: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self._empty.set()
+
+    def __len__(self) -> int:
+        return len(self.unpublished) + len(self.unacked)
+
+    def slots(self) -> Iterator[Slot]:
+        yield from self.unacked
+        yield from self.unpublished
+
+    def oldest(self) -> Slot | None:
+        return self.unacked[0] if self.unacked else (self.unpublished[0] if self.unpublished else None)
+
+    def admit(self, record: InputRecord) -> Slot:
+        """Queue `record`; the slot's `waiting_for` says whether it may start now."""
+        slot = Slot(record, self)
+        self.unpublished.append(slot)
+        self.next_offset = record.offset + 1
+        self._empty.clear()
+        if record.key is None:
+            before = [s for s in self._since_barrier if not s.done]
+            if self._barrier is not None and not self._barrier.done:
+                before.append(self._barrier)
+            self._barrier, self._since_barrier = slot, []
+        else:
+            chain: Hashable = record.key if self.ordering == "key" else _WHOLE_PARTITION
+            before = [tail] if (tail := self._tails.get(chain)) is not None and not tail.done else []
+            if self._barrier is not None and not self._barrier.done:
+                before.append(self._barrier)
+            self._tails[chain] = slot
+            self._since_barrier.append(slot)
+            if len(self._since_barrier) >= self._prune_at:  # amortised: keep only unfinished ones
+                self._since_barrier = [s for s in self._since_barrier if not s.done]
+                self._prune_at = 64 + 2 * len(self._since_barrier)
+        for predecessor in before:
+            predecessor.dependents.append(slot)
+        slot.waiting_for = len(before)
+        return slot
+
+    def finish(self, slot: Slot) -> list[Slot]:
+        """Mark `slot` processed; returns the slots it was the last predecessor of."""
+        slot.done = True
+        if slot.record.key is not None:
+            chain: Hashable = slot.record.key if self.ordering == "key" else _WHOLE_PARTITION
+            if self._tails.get(chain) is slot:
+                del self._tails[chain]
+        ready = []
+        for dependent in slot.dependents:
+            dependent.waiting_for -= 1
+            if dependent.waiting_for == 0:
+                ready.append(dependent)
+        slot.dependents = []
+        offset = slot.offset + 1
+        if not slot.dropped and (self.processed_through is None or offset > self.processed_through):
+            self.processed_through = offset
+        return ready
+
+    def publishable(self) -> Slot | None:
+        """The head of the unpublished records, once it is processed."""
+        if self.unpublished and self.unpublished[0].done:
+            return self.unpublished[0]
+        return None
+
+    def published(self, slot: Slot, acks: Sequence[Awaitable[Any]]) -> None:
+        assert self.unpublished[0] is slot
+        self.unpublished.popleft()
+        slot.acks = acks
+        self.unacked.append(slot)
+
+    def committed_through(self, offset: int) -> list[Slot]:
+        """The guarantee committed up to `offset` (exclusive): those slots leave the lane."""
+        gone = []
+        while self.unacked and self.unacked[0].offset < offset:
+            gone.append(self.unacked.popleft())
+        self.committed = offset
+        self._check_empty()
+        return gone
+
+    def drop_from(self, offset: int | None = None) -> list[Slot]:
+        """Forget every record at or after `offset` (all of them when None): they will be fetched again.
+
+        A dropped record still being processed stays the tail of its key chain until it finishes:
+        its key's next record (fetched again) does not start before, so one key never runs twice at once.
+        """
+        dropped = [s for s in self.slots() if offset is None or s.offset >= offset]
+        for slot in dropped:
+            slot.dropped = True
+        self.unacked = deque(s for s in self.unacked if not s.dropped)
+        self.unpublished = deque(s for s in self.unpublished if not s.dropped)
+        if dropped:
+            self.next_offset = min(s.offset for s in dropped)
+        self._check_empty()
+        return dropped
+
+    def _check_empty(self) -> None:
+        if not self.unpublished and not self.unacked:
+            self._empty.set()
+
+    async def emptied(self) -> None:
+        await self._empty.wait()

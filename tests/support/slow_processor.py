@@ -1,0 +1,41 @@
+"""An async processor that waits on a simulated remote call, the service loads it by setting.
+
+Each call waits a random 1-30 ms; 2 % of orders (chosen by order id) fail their first attempt in
+this process with ConnectionError, a transient error. Every call appends `pid order_id start|end`
+to the file named by TEST_CALL_LOG, so a test can check that one key's calls never overlap and
+come in offset order.
+"""
+
+import asyncio
+import os
+import random
+import zlib
+from collections import Counter
+
+from order_service.domain.events import OrderCreated, OrderProcessed
+from order_service.domain.rules import OrderPolicy, process_order
+
+attempts: Counter[str] = Counter()
+_log: list[int] = []
+
+
+def _note(order_id: str, what: str) -> None:
+    if not _log:  # opened at the first call: importing this module (from a test) needs no file
+        _log.append(os.open(os.environ["TEST_CALL_LOG"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
+    os.write(_log[0], f"{os.getpid()} {order_id} {what}\n".encode())
+
+
+def fails_first(order_id: str) -> bool:
+    return zlib.crc32(order_id.encode()) % 50 == 0
+
+
+async def process(order: OrderCreated, policy: OrderPolicy) -> OrderProcessed:
+    _note(order.order_id, "start")
+    try:
+        await asyncio.sleep(random.uniform(0.001, 0.030))
+        attempts[order.order_id] += 1
+        if fails_first(order.order_id) and attempts[order.order_id] == 1:
+            raise ConnectionError(f"stock service timed out for {order.order_id}")
+        return process_order(order, policy)
+    finally:
+        _note(order.order_id, "end")
