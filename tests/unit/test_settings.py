@@ -80,3 +80,27 @@ def test_sasl_without_credentials_names_what_is_missing(monkeypatch: pytest.Monk
         load_settings()
     assert "ORDER_SERVICE_KAFKA__SASL_PASSWORD" in str(failed.value)
     assert "ORDER_SERVICE_KAFKA__SASL_USERNAME" not in str(failed.value).split("needs", 1)[1]
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("order_service.settings.groups:ENV_PREFIX", "callable"),  # a string
+        ("operator:add", None),  # accepts (order, policy): what it returns is checked per record
+        ("asyncio:sleep", None),  # async, two positional arguments
+        ("json:loads", "two positional arguments"),
+        ("no.such.module:process", "ORDER_SERVICE_PROCESSING__PROCESSOR"),
+    ],
+)
+def test_the_processor_must_be_a_callable_of_order_and_policy_plain_or_async(
+    monkeypatch: pytest.MonkeyPatch, value: str, says: str | None
+) -> None:
+    monkeypatch.setenv("ORDER_SERVICE_PROCESSING__PROCESSOR", value)
+    if says is None:
+        assert callable(load_settings().processing.processor)
+        return
+    with pytest.raises(ConfigurationError) as failed:
+        load_settings()
+    assert "ORDER_SERVICE_PROCESSING__PROCESSOR:" in str(failed.value)
+    assert says in str(failed.value)
+
