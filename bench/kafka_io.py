@@ -30,9 +30,12 @@ async def create_topics(bootstrap: str, names: Iterable[str], *, log_append_time
 
 
 async def produce_orders(
-    bootstrap: str, topic: str, count: int, *, prefix: str, rate: float | None = None
+    bootstrap: str, topic: str, count: int, *, prefix: str, rate: float | None = None, keys: int | None = None
 ) -> None:
-    """`count` keyed ~200-byte orders; at `rate` records/s when given, else as fast as acks allow."""
+    """`count` ~200-byte orders; at `rate` records/s when given, else as fast as acks allow.
+
+    Keyed by order id, or with `keys`, by customer: order i belongs to customer i % keys.
+    """
     rng = random.Random(42)
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap.split(","),
@@ -47,7 +50,10 @@ async def produce_orders(
         pending = []
         for i in range(count):
             order = sample_order(i, rng, prefix=prefix)
-            pending.append(await producer.send(topic, encode(order), key=str(order["order_id"]).encode()))
+            if keys:
+                order["customer_id"] = f"cust-{i % keys:05d}"
+            key = order["customer_id"] if keys else order["order_id"]
+            pending.append(await producer.send(topic, encode(order), key=str(key).encode()))
             if rate is not None and i % 50 == 49:
                 await asyncio.sleep(max(0.0, started + (i + 1) / rate - time.monotonic()))
             if len(pending) >= 5000:

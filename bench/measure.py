@@ -1,6 +1,7 @@
 """Turning what a contender wrote into throughput and latency numbers."""
 
 from dataclasses import asdict, dataclass
+from typing import TypedDict
 
 
 @dataclass
@@ -14,6 +15,24 @@ class Run:
 
     def as_dict(self) -> dict[str, object]:
         return {k: (round(v, 1) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+class IoInfo(TypedDict):
+    """How the I/O-bound runs were made, and the contenders that could not run here, with the reason."""
+
+    latencies_ms: list[int]
+    keys: int
+    partitions: int
+    key_max_in_flight_100ms: int
+    contenders: list[str]
+    not_run: dict[str, str]
+
+
+def shown(value: object) -> str:
+    """A number as the tables show it: no decimals from 100 up."""
+    if value is None:
+        return "n/a"
+    return f"{value:,.0f}" if isinstance(value, float) and value >= 100 else f"{value}"
 
 
 def percentile(values: list[float], q: float) -> float:

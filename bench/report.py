@@ -13,11 +13,13 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from bench.measure import Run
+from bench import report_io
+from bench.measure import IoInfo, Run, shown
 
 ROOT = Path(__file__).parents[1]
 DOCS = ROOT / "docs" / "benchmarks.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
+IO_CHART = "benchmarks-io.png"
 
 
 def machine() -> dict[str, object]:
@@ -45,15 +47,6 @@ def machine() -> dict[str, object]:
 
 
 def table(runs: list[Run]) -> str:
-    def cell(value: object) -> str:
-        return (
-            "n/a"
-            if value is None
-            else f"{value:,.0f}"
-            if isinstance(value, float) and value >= 100
-            else f"{value}"
-        )
-
     lines = [
         "| contender | records | throughput (rec/s) | latency p50 (ms) | latency p99 (ms) | peak RSS (MB) |",
         "|---|---:|---:|---:|---:|---:|",
@@ -63,7 +56,7 @@ def table(runs: list[Run]) -> str:
         lines.append(
             f"| {run.name} | {run.records:,} | "
             + " | ".join(
-                cell(d[k]) for k in ("throughput_rps", "latency_p50_ms", "latency_p99_ms", "peak_rss_mb")
+                shown(d[k]) for k in ("throughput_rps", "latency_p50_ms", "latency_p99_ms", "peak_rss_mb")
             )
             + " |"
         )
@@ -110,9 +103,14 @@ def chart(runs: list[Run], path: Path) -> None:
     plt.close(fig)
 
 
-def write_results(runs: list[Run], requested: int, *, out_dir: Path, docs: bool) -> None:
+def cpu_bound(runs: list[Run]) -> list[Run]:
+    return [r for r in runs if not r.name.startswith("io-")]
+
+
+def write_results(runs: list[Run], requested: int, *, io: IoInfo | None, out_dir: Path, docs: bool) -> None:
     result = {
         "runs": [r.as_dict() for r in runs],
+        "io": io,
         "machine": machine(),
         "requested_records": requested,
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -121,17 +119,25 @@ def write_results(runs: list[Run], requested: int, *, out_dir: Path, docs: bool)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     for name in ("latest.json", f"{stamp}.json"):
         (out_dir / name).write_text(json.dumps(result, indent=2) + "\n")
-    print(table(runs))
+    if cpu := cpu_bound(runs):
+        print(table(cpu))
+    if io:
+        print(report_io.table(runs, io), report_io.ratios(runs, io), sep="\n\n")
     if docs:
-        render_docs(runs, result["machine"])  # type: ignore[arg-type]
+        render_docs(runs, result["machine"], io)  # type: ignore[arg-type]
 
 
-def render_docs(runs: list[Run], machine_info: dict[str, object]) -> None:
-    chart(runs, ROOT / "docs" / "benchmarks.png")
+def render_docs(runs: list[Run], machine_info: dict[str, object], io: IoInfo | None) -> None:
+    cpu = cpu_bound(runs)
+    chart(cpu, ROOT / "docs" / "benchmarks.png")
     about = ", ".join(f"{k}: {v}" for k, v in machine_info.items())
+    io_section = ""
+    if io:
+        report_io.chart(runs, io, ROOT / "docs" / IO_CHART)
+        io_section = report_io.section(runs, io, IO_CHART) + "\n\n"
     generated = (
-        f"{START}\n{table(runs)}\n\n![throughput](benchmarks.png)\n\n### Targets\n\n{targets(runs)}\n\n"
-        f"Machine: {about}.\n{END}"
+        f"{START}\n{table(cpu)}\n\n![throughput](benchmarks.png)\n\n### Targets\n\n{targets(cpu)}\n\n"
+        f"{io_section}Machine: {about}.\n{END}"
     )
     text = DOCS.read_text()
     DOCS.write_text(re.sub(re.escape(START) + ".*?" + re.escape(END), generated, text, flags=re.DOTALL))
@@ -140,4 +146,4 @@ def render_docs(runs: list[Run], machine_info: dict[str, object]) -> None:
 if __name__ == "__main__":
     # Re-render docs/benchmarks.md from bench/results/latest.json.
     latest = json.loads((ROOT / "bench" / "results" / "latest.json").read_text())
-    render_docs([Run(**r) for r in latest["runs"]], latest["machine"])
+    render_docs([Run(**r) for r in latest["runs"]], latest["machine"], latest.get("io"))

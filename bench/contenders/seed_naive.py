@@ -1,11 +1,11 @@
 """The seed's consumer pattern, exactly: one send_and_wait and one commit per message."""
 
 import asyncio
-import json
 import os
-from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from bench.contenders.json_work import outcome, simulated_call
 
 
 async def main() -> None:
@@ -22,17 +22,9 @@ async def main() -> None:
     await producer.start()
     try:
         async for msg in consumer:
-            order = json.loads(msg.value)
-            processed = {
-                "order_id": order["order_id"],
-                "customer_id": order["customer_id"],
-                "status": "processed",
-                "total": order["total"],
-                "processed_at": datetime.now(UTC).isoformat(),
-            }
-            await producer.send_and_wait(
-                os.environ["BENCH_OUTPUT"], json.dumps(processed).encode(), key=msg.key
-            )
+            await simulated_call()
+            key, value = outcome(msg.value)
+            await producer.send_and_wait(os.environ["BENCH_OUTPUT"], value, key=key)
             await consumer.commit()
     finally:
         await producer.stop()

@@ -8,9 +8,13 @@ from order_service.domain.events import OrderCreated, OrderProcessed
 from order_service.messaging.errors import classify
 from order_service.messaging.json_handler import JsonHandler
 
-decoder = JsonHandler(
+async def _same(order: OrderCreated) -> OrderCreated:
+    return order
+
+
+decoder: JsonHandler[OrderCreated, OrderCreated] = JsonHandler(
     input_model=OrderCreated,
-    process=lambda order: order,
+    process=_same,
     output_topic="out",
     key_of=lambda order: order.order_id,
     max_value_bytes=64 * 1024,

@@ -187,10 +187,14 @@ def record(topic: str, partition: int, offset: int, out: OutgoingRecord | None =
     )
 
 
+async def _same(order: Order) -> Order:
+    return order
+
+
 def handler() -> JsonHandler[Order, Order]:
     return JsonHandler(
         input_model=Order,
-        process=lambda order: order,
+        process=_same,
         output_topic=OUT,
         key_of=lambda order: order.order_id,
         max_value_bytes=1024,
