@@ -69,7 +69,8 @@ async def test_metrics_show_lag_falling_to_zero_and_count_every_outcome(
     # The engine's flow gauges: one series per partition, all drained once everything is committed.
     for gauge in ("order_service_buffered_records", "order_service_processed_uncommitted_records"):
         series = after.get(gauge, [])
-        assert len(series) == 6 and all(v == 0 for _, _, v in series), (gauge, series)
+        assert len(series) == 6, (gauge, series)
+        assert all(v == 0 for _, _, v in series), (gauge, series)
     assert total(after, "order_service_records_in_flight", "order_service_records_in_flight") == 0
     assert total(after, "order_service_assigned_partitions", "order_service_assigned_partitions") == 6
     assert total(after, "order_service_rebalances", "order_service_rebalances_total") >= 1

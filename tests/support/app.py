@@ -4,13 +4,14 @@ from faststream.kafka import KafkaBroker
 
 from order_service.adapters.observability import build_observability
 from order_service.bootstrap import create_broker
-from order_service.delivery import build_subscriptions
+from order_service.delivery import Subscription, build_subscriptions
 from order_service.messaging.records import RecordSink
 from order_service.settings import Settings
 
 
-def create_test_broker(settings: Settings, sink: RecordSink) -> KafkaBroker:
-    """The same subscriptions and pipelines as the service, publishing through `sink`."""
+def create_test_broker(settings: Settings, sink: RecordSink) -> tuple[KafkaBroker, list[Subscription]]:
+    """The same subscriptions and pipelines as the service, publishing through `sink`; the caller
+    closes the pipelines (their workers) when done."""
     observed = build_observability()
     subscriptions = build_subscriptions(settings, sink, observed, sizing={})
-    return create_broker(settings, subscriptions, observed)
+    return create_broker(settings, subscriptions, observed), subscriptions

@@ -1,7 +1,10 @@
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+
+from tests.support.engine import Engines
 
 
 @pytest.fixture(autouse=True)
@@ -11,3 +14,11 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         if name.startswith("ORDER_SERVICE_"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+async def engines() -> AsyncIterator[Engines]:
+    """Delivery engines over in-memory fakes (tests/support/engine.py), closed after the test."""
+    built = Engines()
+    yield built
+    await built.close()

@@ -8,6 +8,7 @@ from order_service.domain.events import OrderCreated, OrderProcessed
 from order_service.messaging.errors import classify
 from order_service.messaging.json_handler import JsonHandler
 
+
 async def _same(order: OrderCreated) -> OrderCreated:
     return order
 

@@ -103,4 +103,3 @@ def test_the_processor_must_be_a_callable_of_order_and_policy_plain_or_async(
         load_settings()
     assert "ORDER_SERVICE_PROCESSING__PROCESSOR:" in str(failed.value)
     assert says in str(failed.value)
-

@@ -200,22 +200,27 @@ class DeliveryEngine:
         while True:
             if self._ready.empty():
                 unyielded = 0
-                slot = await self._ready.get()
+                slot: Slot | None = await self._ready.get()
             else:
                 slot = self._ready.get_nowait()
-            self.busy += 1
-            try:
-                await self._run(slot)
-            except Exception:
-                logger.exception("unexpected failure delivering %s@%s", slot.lane.tp, slot.offset)
-            finally:
-                self.busy -= 1
-            unyielded += 1
-            if unyielded >= _YIELD_EVERY:
-                unyielded = 0
-                await asyncio.sleep(0)
+            # A record that its predecessor's end made ready runs next on the same worker: a key's
+            # (or in partition order, a partition's) records run back to back, without a hand-over.
+            while slot is not None:
+                current, slot = slot, None
+                self.busy += 1
+                try:
+                    slot = await self._run(current)
+                except Exception:
+                    logger.exception("unexpected failure delivering %s@%s", current.lane.tp, current.offset)
+                finally:
+                    self.busy -= 1
+                unyielded += 1
+                if unyielded >= _YIELD_EVERY:
+                    unyielded = 0
+                    await asyncio.sleep(0)
 
-    async def _run(self, slot: Slot) -> None:
+    async def _run(self, slot: Slot) -> Slot | None:
+        """Process, finish and publish `slot`; returns a record it made ready, to run next."""
         lane = slot.lane
         if not slot.dropped:
             current_record.set(slot.record)
@@ -223,10 +228,12 @@ class DeliveryEngine:
                 slot.outputs = await self._handle(slot.record)
             except Exception as exc:  # noqa: BLE001 - the handler routes failures; this is a defect
                 slot.error = exc
-        for ready in lane.finish(slot):
-            self._ready.put_nowait(ready)
+        ready = lane.finish(slot)
+        for other in ready[1:]:
+            self._ready.put_nowait(other)
         if not slot.dropped:
             await self._publish(lane)
+        return ready[0] if ready else None
 
     async def _publish(self, lane: Lane) -> None:
         """Publish the processed head of the lane, and every processed record after it, in order."""
@@ -247,11 +254,12 @@ class DeliveryEngine:
                             await self.fail(
                                 lane, slot.offset, exc, "could not hand record %s@%s to the producer"
                             )
-                        return
+                        # Not return: records fetched again meanwhile wait behind it for this publisher.
+                        continue
                     for ack in acks:
                         ack.add_done_callback(self._acked)  # type: ignore[attr-defined]
                     if slot.dropped:  # a rewind or a revocation while it was being sent
-                        return
+                        continue  # it left the lane; what is publishable now was fetched again
                     lane.published(slot, acks)
         finally:
             lane.publishing = False

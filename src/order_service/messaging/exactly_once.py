@@ -150,7 +150,6 @@ class ExactlyOnce:
             through = lane.unacked[-1].offset + 1
             acks = [ack for slot in lane.unacked for ack in slot.acks]
             producer = self._producers[tp]
-            del self._open[tp]
             try:
                 try:
                     async with asyncio.timeout(self._timeout_s):
@@ -161,8 +160,10 @@ class ExactlyOnce:
                     raise CommitTimedOut("transaction commit timed out") from exc
             except Exception as exc:  # noqa: BLE001 - any failure aborts the partition's transaction
                 self.engine.metrics.commit_failures.inc()
+                # Still open here: recover() pops it and counts the transaction aborted.
                 await self.engine.fail(lane, through - 1, exc, "transaction of %s up to %s failed")
                 return
+            self._open.pop(tp, None)  # (a revocation may have dropped it meanwhile)
         self.engine.metrics.transactions.labels("committed").inc()
         self.engine.commit_done(lane, through)
 
