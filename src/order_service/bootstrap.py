@@ -2,6 +2,7 @@
 
 import asyncio
 import functools
+import gc
 import logging
 import time
 from collections.abc import Sequence
@@ -39,6 +40,7 @@ from order_service.settings import Settings, load_settings
 
 logger = logging.getLogger("order_service")
 STALL_CHECK_INTERVAL_S = 1.0
+GC_YOUNG_THRESHOLD = 20_000
 # The share of the shutdown grace period the delivery engines get to commit what they fetched.
 DRAIN_SHARE = 0.6
 DESCRIPTION = (
@@ -149,6 +151,7 @@ def create_app(
         prepared.set()
 
     async def watch() -> None:
+        tune_garbage_collector()
         tasks.append(asyncio.create_task(supervisor.watch_join()))
         tasks.extend(asyncio.create_task(m.run(STALL_CHECK_INTERVAL_S)) for m in monitors)
 
@@ -186,6 +189,18 @@ def create_app(
         supervisor=supervisor,
         prepare=prepare,
     )
+
+
+def tune_garbage_collector() -> None:
+    """Once started: what start-up built lives until exit, so the collector stops scanning it.
+
+    Without this a full collection walks every module, model and client object, ~100 ms each on
+    the bench machine, a dozen times a minute under load: CPU lost and a latency spike each time.
+    Fewer young-generation passes suit a service that allocates a few short-lived objects per record.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def _end_offset(observed: Observability, pipeline: DeliveryPipeline, tp: TopicPartition) -> int | None:
