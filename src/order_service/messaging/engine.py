@@ -183,7 +183,7 @@ class DeliveryEngine:
                 self.pauses.resume(tp, "full")
 
     def _instance_bound(self) -> int:
-        return max(2 * self.settings.max_in_flight, self.settings.max_buffered)
+        return 4 * max(self.settings.max_in_flight, self.settings.max_buffered)
 
     def buffered(self) -> int:
         return sum(len(lane) for lane in self.lanes.values())
@@ -272,14 +272,20 @@ class DeliveryEngine:
     # --- commits --------------------------------------------------------------------------------
 
     async def _commit_loop(self) -> None:
+        """A commit round when acknowledgements arrive, at most one per commit interval: a commit
+        costs a round trip to the group coordinator and the CPU to make it, whatever it covers."""
         interval = self.settings.commit_interval_ms / 1000
+        last = -interval
         while True:
             try:
                 async with asyncio.timeout(interval):
                     await self._wake.wait()
             except TimeoutError:
                 pass
+            if (wait := last + interval - time.monotonic()) > 0:
+                await asyncio.sleep(wait)
             self._wake.clear()
+            last = time.monotonic()
             try:
                 await self.guarantee.commit(list(self.lanes.values()), force=False)
             except Exception:
