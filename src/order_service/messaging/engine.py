@@ -40,7 +40,7 @@ def _no_consumer() -> AIOKafkaConsumer | None:
 class EngineSettings:
     ordering: Ordering = "key"
     # Records being processed at once (the workers); records waiting for their key do not count.
-    max_in_flight: int = 500
+    max_in_flight: int = 1_000
     # A partition holding this many records between fetch and commit stops fetching until it drains.
     max_buffered: int = 2_000
     # How long a revocation waits for the revoked partitions' records to be committed.

@@ -167,7 +167,7 @@ class ProcessingSettings(BaseModel):
     # key: records of one key one at a time, in offset order, other keys concurrently;
     # partition: one record at a time per partition.
     ordering: Literal["key", "partition"] = "key"
-    max_in_flight: Annotated[int, Field(gt=0, le=100_000)] = 500
+    max_in_flight: Annotated[int, Field(gt=0, le=100_000)] = 1_000
     max_buffered_per_partition: Annotated[int, Field(gt=0, le=1_000_000)] = 2_000
     # How long a rebalance waits for the revoked partitions' records to be committed.
     drain_timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
