@@ -12,6 +12,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from bench import kafka_io
 from bench.measure import Run, from_timestamps
@@ -22,6 +23,7 @@ KAFKA = str(ROOT / "scripts" / "kafka")
 # One cluster per run, read by every contender's environment; bench.run sets it from --bootstrap.
 BOOTSTRAP = "127.0.0.1:9092"
 SERVICE = [str(BIN / "faststream"), "run", "order_service.app:app"]
+STOP_TIMEOUT_S = 60  # after SIGTERM: a contender stuck in its shutdown must not hang the bench
 SERVICE_ENV = {"ORDER_SERVICE_LOG_LEVEL": "WARNING", "ORDER_SERVICE_HTTP__HOST": "127.0.0.1"}
 
 
@@ -31,15 +33,21 @@ class Contender:
     command: list[str]
     env: dict[str, str] = field(default_factory=dict)
     slow: bool = False
+    # The broker stamps its outputs on arrival (LogAppendTime): for a contender that gives each output
+    # its input's timestamp, as Quix Streams does.
+    stamped_outputs: bool = False
 
 
-def topic_env(name: str) -> dict[str, str]:
+def topic_env(name: str, bootstrap: str | None = None) -> dict[str, str]:
+    """The topics, group and HTTP port of run `name`, on `bootstrap` or the run's cluster."""
+    bootstrap = bootstrap or BOOTSTRAP
     return {
-        "BENCH_BOOTSTRAP": BOOTSTRAP,
+        "BENCH_BOOTSTRAP": bootstrap,
         "BENCH_INPUT": f"bench.{name}.in",
         "BENCH_OUTPUT": f"bench.{name}.out",
+        "BENCH_DEAD_LETTER": f"bench.{name}.dlq",
         "BENCH_GROUP": f"bench.{name}",
-        "ORDER_SERVICE_KAFKA__BOOTSTRAP_SERVERS": BOOTSTRAP,
+        "ORDER_SERVICE_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
         "ORDER_SERVICE_TOPICS__INPUT": f"bench.{name}.in",
         "ORDER_SERVICE_TOPICS__OUTPUT": f"bench.{name}.out",
         "ORDER_SERVICE_TOPICS__DEAD_LETTER": f"bench.{name}.dlq",
@@ -99,10 +107,57 @@ def start(command: list[str], **kwargs: object) -> tuple[subprocess.Popen[bytes]
 
 
 def reap(process: subprocess.Popen[bytes], sampler: PeakRss) -> float:
-    """Wait for the process; its peak RSS in MB."""
-    process.wait()
+    """Wait for the process, killing it after STOP_TIMEOUT_S; its peak RSS in MB."""
+    try:
+        process.wait(STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        print(f"{process.args!r} did not stop within {STOP_TIMEOUT_S} s: killed", flush=True)
+        process.kill()
+        process.wait()
     sampler.join()
     return sampler.peak_kb / 1024
+
+
+@dataclass
+class Launched:
+    """A contender's process, the sampler of its peak RSS, and its log in bench/results."""
+
+    process: subprocess.Popen[bytes]
+    sampler: PeakRss
+    log: IO[bytes]
+
+    def terminate(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+
+    def reap(self) -> float:
+        """Wait until it has stopped; its peak RSS in MB."""
+        try:
+            return reap(self.process, self.sampler)
+        finally:
+            self.log.close()
+
+
+def launch(command: list[str], env: dict[str, str], *, log_name: str) -> Launched:
+    """`command` in the repository with `env` added, its output to bench/results/<log_name>.log."""
+    log = open(ROOT / "bench" / "results" / f"{log_name}.log", "wb")  # noqa: SIM115 - closed by reap
+    process, sampler = start(
+        command, env={**os.environ, **env}, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+    )
+    return Launched(process, sampler, log)
+
+
+async def wait_committed(
+    env: dict[str, str], records: int, processes: list[subprocess.Popen[bytes]], *, name: str
+) -> None:
+    """Until the group of run `name` has committed `records` input records; fails if a process stops."""
+    deadline = time.monotonic() + 900
+    while (
+        await kafka_io.committed_total(env["BENCH_BOOTSTRAP"], env["BENCH_INPUT"], env["BENCH_GROUP"])
+        < records
+    ):
+        if any(p.poll() is not None for p in processes) or time.monotonic() > deadline:
+            raise RuntimeError(f"{name} stopped or timed out; see bench/results/{name}*.log")
+        await asyncio.sleep(0.5)
 
 
 async def run_contender(
@@ -117,32 +172,20 @@ async def run_contender(
     name = label or contender.name
     env = topic_env(name)
     await kafka_io.create_topics(BOOTSTRAP, [env["BENCH_INPUT"]], log_append_time=True)
-    await kafka_io.create_topics(BOOTSTRAP, [env["BENCH_OUTPUT"]])
+    await kafka_io.create_topics(BOOTSTRAP, [env["BENCH_OUTPUT"]], log_append_time=contender.stamped_outputs)
     if rate is None:
         await kafka_io.produce_orders(BOOTSTRAP, env["BENCH_INPUT"], records, prefix=name, keys=keys)
-    log = open(ROOT / "bench" / "results" / f"{name}.log", "wb")  # noqa: SIM115 - closed below
-    process, sampler = start(
-        contender.command,
-        env={**os.environ, **env, **contender.env},
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    launched = launch(contender.command, {**env, **contender.env}, log_name=name)
     try:
         if rate is not None:
-            await wait_ready(env["ORDER_SERVICE_HTTP__PORT"], process)
+            await wait_ready(env["ORDER_SERVICE_HTTP__PORT"], launched.process)
             await kafka_io.produce_orders(
                 BOOTSTRAP, env["BENCH_INPUT"], records, prefix=name, keys=keys, rate=rate
             )
-        deadline = time.monotonic() + 900
-        while await kafka_io.committed_total(BOOTSTRAP, env["BENCH_INPUT"], env["BENCH_GROUP"]) < records:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{name} stopped or timed out; see bench/results/{name}.log")
-            await asyncio.sleep(0.5)
+        await wait_committed(env, records, [launched.process], name=name)
     finally:
-        process.send_signal(signal.SIGTERM)
-        peak = reap(process, sampler)
-        log.close()
+        launched.terminate()
+        peak = launched.reap()
     inputs = await kafka_io.timestamps(BOOTSTRAP, env["BENCH_INPUT"])
     outputs = await kafka_io.timestamps(BOOTSTRAP, env["BENCH_OUTPUT"])
     run = from_timestamps(name, inputs, outputs, peak)

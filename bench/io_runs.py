@@ -1,6 +1,6 @@
 """The I/O-bound table: each order awaits a simulated call of 0, 1, 10 or 100 ms; 1,000 keys, 6 partitions."""
 
-from bench import kafka_io, pyrallel_venv
+from bench import kafka_io, pyrallel_venv, venvs
 from bench.harness import BIN, SERVICE, SERVICE_ENV, Contender, run_contender
 from bench.measure import IoInfo, Run
 
@@ -58,7 +58,7 @@ async def benchmark_io(requested: int, names: tuple[str, ...] = CONTENDERS) -> t
     if "pyrallel-key" in names:
         try:
             pyrallel_python = str(pyrallel_venv.ensure())
-        except pyrallel_venv.Unavailable as unavailable:
+        except venvs.Unavailable as unavailable:
             not_run["pyrallel-key"] = str(unavailable)
             print(f"pyrallel-key not run: {unavailable}", flush=True)
     latencies = SMOKE_LATENCIES_MS if requested < SMOKE_BELOW else LATENCIES_MS

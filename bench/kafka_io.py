@@ -4,7 +4,8 @@ import asyncio
 import random
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -13,53 +14,102 @@ from order_service.cli.samples import encode, sample_order
 from order_service.messaging import kafka_io
 
 PARTITIONS = 6
+# How long held_orders may keep its transaction open (the broker's default maximum: 15 minutes).
+HELD_TIMEOUT_MS = 900_000
 # Every contender's output carries the order id in its JSON value; keys differ (FastStream's
 # plain publisher sends none), so records are matched by the value.
 ORDER_ID = re.compile(rb'"order_id":\s*"([^"]+)"')
 
 
-async def create_topics(bootstrap: str, names: Iterable[str], *, log_append_time: bool = False) -> None:
+async def create_topics(
+    bootstrap: str,
+    names: Iterable[str],
+    *,
+    log_append_time: bool = False,
+    partitions: int = PARTITIONS,
+    replicas: int = 1,
+) -> None:
     """Topics of 6 partitions; input topics stamp records on arrival at the broker (LogAppendTime)."""
     config = {"message.timestamp.type": "LogAppendTime"} if log_append_time else {}
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap.split(","))
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(name, PARTITIONS, 1, topic_configs=config) for name in names])
+        await admin.create_topics(
+            [NewTopic(name, partitions, replicas, topic_configs=config) for name in names]
+        )
     finally:
         await admin.close()
 
 
-async def produce_orders(
-    bootstrap: str, topic: str, count: int, *, prefix: str, rate: float | None = None, keys: int | None = None
+def order_producer(bootstrap: str, **settings: object) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap.split(","),
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        max_batch_size=256 * 1024,
+        **settings,
+    )
+
+
+async def send_orders(
+    producer: AIOKafkaProducer,
+    topic: str,
+    count: int,
+    *,
+    prefix: str,
+    rate: float | None = None,
+    keys: int | None = None,
 ) -> None:
     """`count` ~200-byte orders; at `rate` records/s when given, else as fast as acks allow.
 
     Keyed by order id, or with `keys`, by customer: order i belongs to customer i % keys.
     """
     rng = random.Random(42)
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap.split(","),
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=5,
-        max_batch_size=256 * 1024,
+    started = time.monotonic()
+    pending = []
+    for i in range(count):
+        order = sample_order(i, rng, prefix=prefix)
+        if keys:
+            order["customer_id"] = f"cust-{i % keys:05d}"
+        key = order["customer_id"] if keys else order["order_id"]
+        pending.append(await producer.send(topic, encode(order), key=str(key).encode()))
+        if rate is not None and i % 50 == 49:
+            await asyncio.sleep(max(0.0, started + (i + 1) / rate - time.monotonic()))
+        if len(pending) >= 5000:
+            await asyncio.gather(*pending)
+            pending.clear()
+    await asyncio.gather(*pending)
+
+
+async def produce_orders(
+    bootstrap: str, topic: str, count: int, *, prefix: str, rate: float | None = None, keys: int | None = None
+) -> None:
+    """`count` orders on `topic` (see send_orders)."""
+    producer = order_producer(bootstrap)
+    await producer.start()
+    try:
+        await send_orders(producer, topic, count, prefix=prefix, rate=rate, keys=keys)
+    finally:
+        await producer.stop()
+
+
+@asynccontextmanager
+async def held_orders(
+    bootstrap: str, topic: str, count: int, *, prefix: str
+) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+    """`count` orders in one open transaction, and the function that commits it.
+
+    Until then a `read_committed` consumer, as order-service is, sees none of them.
+    """
+    producer = order_producer(
+        bootstrap, transactional_id=f"bench.held.{topic}", transaction_timeout_ms=HELD_TIMEOUT_MS
     )
     await producer.start()
-    started = time.monotonic()
     try:
-        pending = []
-        for i in range(count):
-            order = sample_order(i, rng, prefix=prefix)
-            if keys:
-                order["customer_id"] = f"cust-{i % keys:05d}"
-            key = order["customer_id"] if keys else order["order_id"]
-            pending.append(await producer.send(topic, encode(order), key=str(key).encode()))
-            if rate is not None and i % 50 == 49:
-                await asyncio.sleep(max(0.0, started + (i + 1) / rate - time.monotonic()))
-            if len(pending) >= 5000:
-                await asyncio.gather(*pending)
-                pending.clear()
-        await asyncio.gather(*pending)
+        await producer.begin_transaction()
+        await send_orders(producer, topic, count, prefix=prefix)
+        yield producer.commit_transaction
     finally:
         await producer.stop()
 

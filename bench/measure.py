@@ -1,6 +1,6 @@
 """Turning what a contender wrote into throughput and latency numbers."""
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TypedDict
 
 
@@ -26,6 +26,41 @@ class IoInfo(TypedDict):
     key_max_in_flight_100ms: int
     contenders: list[str]
     not_run: dict[str, str]
+
+
+class PeerInfo(TypedDict):
+    """The packages' versions in each peer's venv, and the peer runs that could not run here, and why."""
+
+    versions: dict[str, dict[str, str]]
+    not_run: dict[str, str]
+
+
+class ScaleRun(TypedDict):
+    """One scale-out run: its instances, brokers, and CPU over its measured window."""
+
+    instances: int
+    brokers: int
+    window_s: float
+    # Per wall-clock second from the release of the input to the last output, user+sys seconds of
+    # each instance and of the whole machine (/proc/stat); none for a window under a second.
+    cpu_per_instance: list[float]
+    machine_busy_cores: float | None
+
+
+class ScaleInfo(TypedDict):
+    partitions: int
+    runs: dict[str, ScaleRun]
+    not_run: dict[str, str]
+
+
+@dataclass
+class Results:
+    """What one `bench.run` measured: every run, and how each table's runs were made."""
+
+    runs: list[Run] = field(default_factory=list)
+    io: IoInfo | None = None
+    peers: PeerInfo | None = None
+    scale: ScaleInfo | None = None
 
 
 def shown(value: object) -> str:

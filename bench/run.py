@@ -2,28 +2,34 @@
 
 import argparse
 import asyncio
-import re
 import subprocess
+from contextlib import nullcontext
 from pathlib import Path
 
-from bench import harness, kafka_io
-from bench.harness import (
-    BIN,
-    KAFKA,
-    ROOT,
-    SERVICE,
-    SERVICE_ENV,
-    Contender,
-    reap,
-    run_contender,
-    start,
-    topic_env,
-)
+from bench import harness
+from bench.brokers import local_kafka
+from bench.harness import BIN, ROOT, SERVICE, SERVICE_ENV, Contender, run_contender
 from bench.io_runs import CONTENDERS, benchmark_io
-from bench.measure import IoInfo, Run, from_timestamps
+from bench.java_runs import run_java
+from bench.measure import Results, Run, ScaleInfo
+from bench.peers import benchmark_peers
 from bench.report import write_results
+from bench.scale_out import (
+    CLUSTER_INSTANCES,
+    INSTANCES,
+    PARTITIONS,
+    SMOKE_BELOW,
+    SMOKE_INSTANCES,
+    benchmark_scale,
+)
 
 SLOW_CAP = 20_000  # per-message round-trip contenders: enough records for a steady rate
+PARTS = {
+    "cpu": "the CPU-bound table, peers included",
+    "peers": "the peer frameworks and order-service in both guarantees",
+    "io": "the I/O-bound table",
+    "scale": "the scale-out curve, on one broker and on a 3-broker cluster",
+}
 
 
 def contenders() -> list[Contender]:
@@ -43,131 +49,98 @@ def contenders() -> list[Contender]:
     ]
 
 
-def java_tool(*args: str) -> tuple[str, float]:
-    process, sampler = start(
-        [KAFKA, "tool", *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT
-    )
-    output = process.stdout.read().decode()  # type: ignore[union-attr]
-    return output, reap(process, sampler)
-
-
-async def run_java(records: int) -> list[Run]:
-    topic = "bench.java.perf"
-    await kafka_io.create_topics(harness.BOOTSTRAP, [topic])
-    out, rss = java_tool(
-        "producer-perf-test",
-        "--topic",
-        topic,
-        "--num-records",
-        str(records),
-        "--record-size",
-        "200",
-        "--throughput",
-        "-1",
-        "--producer-props",
-        f"bootstrap.servers={harness.BOOTSTRAP}",
-        "acks=all",
-        "enable.idempotence=true",
-    )
-    summary = re.findall(
-        r"(\d+) records sent, ([\d.]+) records/sec .*?, ([\d.]+) ms 50th, [\d.]+ ms 95th, ([\d.]+) ms 99th",
-        out,
-    )[-1]
-    runs = [
-        Run(
-            "kafka-java-producer-perf",
-            int(summary[0]),
-            float(summary[1]),
-            float(summary[2]),
-            float(summary[3]),
-            rss,
-        )
-    ]
-    out, rss = java_tool(
-        "consumer-perf-test",
-        "--bootstrap-server",
-        harness.BOOTSTRAP,
-        "--topic",
-        topic,
-        "--messages",
-        str(records),
-        "--group",
-        "bench.java.consumer",
-        "--timeout",
-        "60000",
-    )
-    row = [line for line in out.splitlines() if re.match(r"^\d{4}-", line)][-1].split(", ")
-    runs.append(Run("kafka-java-consumer-perf", int(row[4]), float(row[5]), None, None, rss))
-    env = topic_env("kafka-java-txn-copier")
-    await kafka_io.create_topics(harness.BOOTSTRAP, [env["BENCH_INPUT"]], log_append_time=True)
-    await kafka_io.create_topics(harness.BOOTSTRAP, [env["BENCH_OUTPUT"]])
-    await kafka_io.produce_orders(harness.BOOTSTRAP, env["BENCH_INPUT"], records, prefix="java")
-    _, rss = java_tool(
-        "transactional-message-copier",
-        "--broker-list",
-        harness.BOOTSTRAP,
-        "--input-topic",
-        env["BENCH_INPUT"],
-        "--input-partition",
-        "0",
-        "--group-mode",
-        "--output-topic",
-        env["BENCH_OUTPUT"],
-        "--consumer-group",
-        env["BENCH_GROUP"],
-        "--transactional-id",
-        "bench-copier",
-        "--transaction-size",
-        "500",
-        "--max-messages",
-        str(records),
-        "--use-group-metadata",
-    )
-    inputs = await kafka_io.timestamps(harness.BOOTSTRAP, env["BENCH_INPUT"])
-    outputs = await kafka_io.timestamps(harness.BOOTSTRAP, env["BENCH_OUTPUT"])
-    runs.append(from_timestamps("kafka-java-txn-copier", inputs, outputs, rss))
-    for run in runs:
-        print(f"{run.name}: {run.as_dict()}", flush=True)
-    return runs
-
-
-async def benchmark_cpu(records: int) -> list[Run]:
-    runs = []
+async def benchmark_cpu(records: int, results: Results, *, peers_only: bool) -> None:
     by_name = {c.name: c for c in contenders()}
-    for contender in by_name.values():
-        runs.append(await run_contender(contender, min(records, SLOW_CAP) if contender.slow else records))
-    alo = next(r for r in runs if r.name == "order-service-alo")
+    names = ("order-service-alo", "order-service-eos") if peers_only else tuple(by_name)
+    for contender in (by_name[name] for name in names):
+        results.runs.append(
+            await run_contender(contender, min(records, SLOW_CAP) if contender.slow else records)
+        )
+    peer_runs, results.peers = await benchmark_peers(records)
+    results.runs.extend(peer_runs)
+    if peers_only:
+        return
+    alo = next(r for r in results.runs if r.name == "order-service-alo")
     rate = alo.throughput_rps / 2
     paced = max(100, min(records, int(rate * 20)))
-    runs.append(
+    results.runs.append(
         await run_contender(
             by_name["order-service-alo"], paced, rate=rate, label="order-service-alo-half-load"
         )
     )
-    runs.extend(await run_java(records))
+    results.runs.extend(await run_java(records))
+
+
+async def benchmark(records: int, results: Results, *, only: str | None, io_names: tuple[str, ...]) -> None:
+    """The parts on one broker (or --bootstrap): all of them, or `only` one."""
+    if only in (None, "cpu", "peers"):
+        await benchmark_cpu(records, results, peers_only=only == "peers")
+    if only in (None, "io"):
+        io_runs, results.io = await benchmark_io(records, io_names)
+        results.runs.extend(io_runs)
+    if only in (None, "scale"):
+        smoke = records < SMOKE_BELOW
+        runs, scale = await benchmark_scale(
+            records,
+            bootstrap=harness.BOOTSTRAP,
+            brokers=len(harness.BOOTSTRAP.split(",")),
+            instances=SMOKE_INSTANCES if smoke else INSTANCES,
+            prefix="scale-out",
+        )
+        results.runs.extend(runs)
+        results.scale = ScaleInfo(partitions=PARTITIONS, runs=scale, not_run={})
+
+
+def scale_on_cluster(args: argparse.Namespace, scale: ScaleInfo) -> list[Run]:
+    """The scale-out runs on a 3-broker cluster: --cluster-bootstrap, or one started here on 9092-9094."""
+    names = [f"scale-out-cluster-{n}" for n in CLUSTER_INSTANCES]
+    why = ""
+    if args.records < SMOKE_BELOW:
+        names.append("scale-out-4")
+        why = f"skipped in the smoke run (fewer than {SMOKE_BELOW:,} records)"
+    elif args.bootstrap and not args.cluster_bootstrap:
+        why = "skipped: --bootstrap given without --cluster-bootstrap"
+    if why:
+        print(f"{', '.join(names)}: {why}", flush=True)
+        scale["not_run"].update(dict.fromkeys(names, why))
+        return []
+    cluster = nullcontext(args.cluster_bootstrap) if args.cluster_bootstrap else local_kafka(3)
+    try:
+        with cluster as bootstrap:
+            runs, scale_runs = asyncio.run(
+                benchmark_scale(
+                    args.records,
+                    bootstrap=bootstrap,
+                    brokers=3,
+                    instances=CLUSTER_INSTANCES,
+                    prefix="scale-out-cluster",
+                )
+            )
+    except subprocess.CalledProcessError as failed:
+        scale["not_run"].update(dict.fromkeys(names, f"the 3-broker cluster did not start: {failed}"))
+        return []
+    scale["runs"].update(scale_runs)
     return runs
-
-
-async def benchmark(
-    records: int, *, only: str | None, io_names: tuple[str, ...]
-) -> tuple[list[Run], IoInfo | None]:
-    runs = await benchmark_cpu(records) if only != "io" else []
-    if only == "cpu":
-        return runs, None
-    io_runs, io = await benchmark_io(records, io_names)
-    return runs + io_runs, io
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
-    parser.add_argument("--docs", action="store_true", help="also rewrite the tables and chart in docs/")
+    parser.add_argument("--docs", action="store_true", help="also rewrite the tables and charts in docs/")
     parser.add_argument(
         "--bootstrap",
         help="comma-separated brokers of a running cluster to use; default: a fresh local broker",
     )
-    parser.add_argument("--only", choices=("cpu", "io"), help="run one table: CPU-bound, or I/O-bound")
+    parser.add_argument(
+        "--cluster-bootstrap",
+        help="the running 3-broker cluster of the scale-out runs; default: one started on 9092-9094",
+    )
+    parser.add_argument(
+        "--only",
+        choices=tuple(PARTS),
+        help="run one part: " + "; ".join(f"{k}: {v}" for k, v in PARTS.items()),
+    )
     parser.add_argument(
         "--contenders",
         type=lambda names: tuple(names.split(",")),
@@ -184,17 +157,13 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    if args.bootstrap:
-        harness.BOOTSTRAP = args.bootstrap
-    else:
-        subprocess.run([KAFKA, "down"], check=True)
-        subprocess.run([KAFKA, "up"], check=True, stdout=subprocess.DEVNULL)
-    try:
-        runs, io = asyncio.run(benchmark(args.records, only=args.only, io_names=args.contenders))
-    finally:
-        if not args.bootstrap:
-            subprocess.run([KAFKA, "down"], check=False)
-    write_results(runs, args.records, io=io, out_dir=args.out, docs=args.docs)
+    results = Results()
+    with nullcontext(args.bootstrap) if args.bootstrap else local_kafka(1) as bootstrap:
+        harness.BOOTSTRAP = bootstrap
+        asyncio.run(benchmark(args.records, results, only=args.only, io_names=args.contenders))
+    if results.scale is not None:
+        results.runs.extend(scale_on_cluster(args, results.scale))
+    write_results(results, args.records, out_dir=args.out, docs=args.docs)
 
 
 if __name__ == "__main__":
