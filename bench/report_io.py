@@ -54,13 +54,41 @@ def ratios(runs: list[Run], io: IoInfo) -> str:
     return "\n".join(lines)
 
 
+# Issue 12's I/O-bound targets: (what, contender a, contender b or a rate, ms, at least).
+TARGETS: tuple[tuple[str, str, str | float, int, float], ...] = (
+    ("key ≥ 10 x partition at 10 ms", "key", "partition", 10, 10.0),
+    ("key ≥ 1.0 x pyrallel-key at 10 ms", "key", "pyrallel-key", 10, 1.0),
+    ("key ≥ 5,000 records/s at 100 ms", "key", 5_000.0, 100, 1.0),
+    ("key ≥ 0.9 x partition at 0 ms", "key", "partition", 0, 0.9),
+)
+
+
+def targets(runs: list[Run], io: IoInfo) -> str:
+    cells = by_cell(runs)
+    rows = []
+    for what, a, b, ms, want in TARGETS:
+        if (a, ms) not in cells or (isinstance(b, str) and (b, ms) not in cells):
+            rows.append(f"| {what} | not in these results |")
+            continue
+        rate = cells[a, ms].throughput_rps
+        value = rate / (cells[b, ms].throughput_rps if isinstance(b, str) else b)
+        shown_value = f"{value:.2f} x" if isinstance(b, str) else f"{rate:,.0f} records/s"
+        rows.append(f"| {what} | {shown_value} — {'met' if value >= want else 'not met'} |")
+    service = [r for (c, _), r in cells.items() if c in ("key", "partition")]
+    peak = max((r.peak_rss_mb or 0.0 for r in service), default=0.0)
+    verdict = "met" if peak < 200 else "not met"
+    rows.append(f"| order-service peak RSS < 200 MB at every latency | {peak:.0f} MB — {verdict} |")
+    return "| target | result |\n|---|---|\n" + "\n".join(rows)
+
+
 def section(runs: list[Run], io: IoInfo, chart_name: str) -> str:
     latencies = ", ".join(str(ms) for ms in io["latencies_ms"])
     return (
         f"### I/O-bound\n\nA simulated call of {latencies} ms per order, {io['keys']:,} keys on "
         f"{io['partitions']} partitions. order-service `key` at 100 ms runs with "
         f"`ORDER_SERVICE_PROCESSING__MAX_IN_FLIGHT={io['key_max_in_flight_100ms']}`.\n\n"
-        f"{table(runs, io)}\n\n{ratios(runs, io)}\n\n![I/O-bound throughput]({chart_name})"
+        f"{table(runs, io)}\n\n{ratios(runs, io)}\n\n![I/O-bound throughput]({chart_name})\n\n"
+        f"#### I/O-bound targets\n\n{targets(runs, io)}"
     )
 
 
