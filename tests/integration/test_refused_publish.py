@@ -106,6 +106,13 @@ async def test_a_refused_dead_letter_blocks_its_partition_visibly_and_lands_once
     assert set(order_ids(processed)) >= elsewhere
     committed, _ = await committed_and_end_offsets(kafka, topics.input, topics.group)
     assert (committed[bad.partition] or 0) <= bad.offset
+    # Behind its log end with no commit for ORDER_SERVICE_DELIVERY__STALL_AFTER_S: a stall.
+    await eventually(
+        lambda: asyncio.to_thread(scrape, instance.http_port),
+        until=lambda m: total(m, STALLS, f"{STALLS}_total") >= 1,
+        timeout=30,
+        what="the blocked partition reported as stalled",
+    )
 
     await set_max_message_bytes(kafka, topics.dead_letter, 2 * 1024 * 1024)
     dead = await read_all(kafka, topics.dead_letter, expected=1)
