@@ -4,20 +4,18 @@ records whose outputs the broker acknowledged."""
 import asyncio
 import logging
 from collections.abc import Awaitable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiokafka import TopicPartition
 
+from order_service.messaging.engine import BoundToEngine
 from order_service.messaging.lanes import Lane, Slot
 from order_service.messaging.records import OutgoingRecord, RecordSink
-
-if TYPE_CHECKING:
-    from order_service.messaging.engine import DeliveryEngine
 
 logger = logging.getLogger(__name__)
 
 
-class AtLeastOnce:
+class AtLeastOnce(BoundToEngine):
     """A failed output rewinds its partition to that record: it and the records after it are
     processed and published again (at-least-once duplicates), in offset order."""
 
@@ -25,15 +23,6 @@ class AtLeastOnce:
 
     def __init__(self, sink: RecordSink) -> None:
         self._sink = sink
-        self._engine: DeliveryEngine | None = None
-
-    def bind(self, engine: "DeliveryEngine") -> None:
-        self._engine = engine
-
-    @property
-    def engine(self) -> "DeliveryEngine":
-        assert self._engine is not None, "bound to an engine at construction"
-        return self._engine
 
     async def accepts(self, lane: Lane) -> bool:
         return True

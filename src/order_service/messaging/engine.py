@@ -84,6 +84,20 @@ class Guarantee(Protocol):
     async def close(self) -> None: ...
 
 
+class BoundToEngine:
+    """A guarantee's link back to the engine that runs it, set once by the engine (`bind`)."""
+
+    _engine: "DeliveryEngine | None" = None
+
+    def bind(self, engine: "DeliveryEngine") -> None:
+        self._engine = engine
+
+    @property
+    def engine(self) -> "DeliveryEngine":
+        assert self._engine is not None, "bound to an engine at construction"
+        return self._engine
+
+
 class DeliveryEngine:
     """Fetched records in, outputs and commits out; see the module docstring."""
 

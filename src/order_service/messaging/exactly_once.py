@@ -11,17 +11,15 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiokafka import TopicPartition
 from aiokafka.errors import InvalidProducerEpoch, ProducerFenced
 
+from order_service.messaging.engine import BoundToEngine
 from order_service.messaging.exactly_once_producers import PartitionProducers
 from order_service.messaging.lanes import Lane
 from order_service.messaging.records import OutgoingRecord
-
-if TYPE_CHECKING:
-    from order_service.messaging.engine import DeliveryEngine
 
 logger = logging.getLogger(__name__)
 FENCED = (ProducerFenced, InvalidProducerEpoch)
@@ -31,7 +29,7 @@ class CommitTimedOut(TimeoutError):
     """The transaction's outcome is unknown: its producer is re-created, which settles it."""
 
 
-class ExactlyOnce:
+class ExactlyOnce(BoundToEngine):
     drops_all_on_failure = True
 
     def __init__(
@@ -57,15 +55,6 @@ class ExactlyOnce:
         # Partitions fetched again from their committed offset since their producer opened: only
         # these take records. Offsets read before the fencing may predate the last owner's commit.
         self._rewound: set[TopicPartition] = set()
-        self._engine: DeliveryEngine | None = None
-
-    def bind(self, engine: "DeliveryEngine") -> None:
-        self._engine = engine
-
-    @property
-    def engine(self) -> "DeliveryEngine":
-        assert self._engine is not None, "bound to an engine at construction"
-        return self._engine
 
     def transactional_ids(self) -> list[str]:
         return self._producers.transactional_ids()
