@@ -2,6 +2,7 @@
 commits of the acknowledged prefix, rewinds, blocked partitions, backpressure, rebalances, shutdown."""
 
 import asyncio
+import itertools
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -98,6 +99,42 @@ async def test_max_in_flight_caps_the_records_processed_at_once(engines: Engines
     await committed(rig, {TP0: 10})
     assert work.most_at_once == 3
     assert rig.outputs(TP0) == values(TP0, range(10))
+
+
+async def test_a_cpu_bound_processor_leaves_the_event_loop_a_turn_every_few_records(
+    engines: Engines,
+) -> None:
+    """All workers together stop for a turn of the event loop after about 2 ms of records, however
+    many are runnable: fetches, sends and acks, each a few turns long, are not kept waiting behind
+    a large batch. (Counted in records between two turns, not in time: a slow machine only makes
+    turns shorter.)"""
+    per_record_s = 0.0005
+    ticks: list[int] = []
+    started: list[int] = []
+
+    async def busy(rec: Any) -> Sequence[OutgoingRecord]:
+        started.append(rec.offset)
+        until = time.perf_counter() + per_record_s
+        while time.perf_counter() < until:
+            pass
+        return [OutgoingRecord(topic="out", key=rec.key, value=rec.value)]
+
+    loop = asyncio.get_running_loop()
+
+    def tick() -> None:
+        ticks.append(len(started))
+        if len(started) < 400:
+            loop.call_soon(tick)
+
+    rig = engines.at_least_once(busy, max_in_flight=100)
+    await rig.engine.process(keyed(TP0, range(200)) + keyed(TP1, range(200)))
+    tick()
+    await committed(rig, {TP0: 200, TP1: 200})
+
+    per_turn = [b - a for a, b in itertools.pairwise(ticks)]
+    assert sum(per_turn) == 400
+    # 2 ms / 0.5 ms = 4 records, plus the one a turn's last worker starts as it ends, plus slack.
+    assert max(per_turn) <= 8, per_turn
 
 
 # --- commits ------------------------------------------------------------------------------------
