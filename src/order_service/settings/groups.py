@@ -96,7 +96,10 @@ class ConsumerSettings(BaseModel):
     # Static membership: a stable id per instance (e.g. the pod name) avoids rebalances on restarts.
     group_instance_id: str | None = None
     max_batch_records: Annotated[int, Field(gt=0, le=100_000)] = 1000
-    batch_timeout_ms: Positive = 100
+    # How long a poll waits when no record is buffered. After an empty poll FastStream sleeps as long
+    # again before the next, so this is also what a record arriving after a quiet moment can wait:
+    # at 100 ms, a 100 ms gap in the input cost the next records up to 200 ms.
+    batch_timeout_ms: Positive = 10
     session_timeout_ms: Positive = 10_000
     heartbeat_interval_ms: Positive = 3_000
     max_poll_interval_ms: Positive = 300_000
