@@ -461,7 +461,7 @@ class DeliveryEngine:
         partitions = []
         for tp, lane in self.lanes.items():
             oldest = lane.oldest()
-            committed = self.committed.get(tp, lane.committed)
+            committed = self.committed.get(tp)
             processed = lane.processed_through
             partitions.append(
                 PartitionFlow(

@@ -11,11 +11,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 class Pauses:
     def __init__(self, consumer: Callable[[], AIOKafkaConsumer | None]) -> None:
-        self._consumer = consumer
+        # The consumer of the moment (None before it starts), also for the views' seeks.
+        self.consumer = consumer
         self._reasons: dict[TopicPartition, set[str]] = {}
 
     def pause(self, tp: TopicPartition, reason: str) -> None:
-        consumer = self._consumer()
+        consumer = self.consumer()
         if consumer is None or tp not in consumer.assignment():
             return
         reasons = self._reasons.setdefault(tp, set())
@@ -31,7 +32,7 @@ class Pauses:
         if reasons:
             return
         del self._reasons[tp]
-        consumer = self._consumer()
+        consumer = self.consumer()
         if consumer is not None and tp in consumer.assignment():
             consumer.resume(tp)
 
@@ -56,11 +57,11 @@ class PauseView:
         self._reason = reason
 
     def assignment(self) -> set[TopicPartition]:
-        consumer = self._pauses._consumer()
+        consumer = self._pauses.consumer()
         return set() if consumer is None else set(consumer.assignment())
 
     def seek(self, tp: TopicPartition, offset: int) -> None:
-        consumer = self._pauses._consumer()
+        consumer = self._pauses.consumer()
         if consumer is not None:
             consumer.seek(tp, offset)
 

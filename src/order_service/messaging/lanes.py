@@ -57,8 +57,7 @@ class Lane:
     # The next offset to admit; after a rewind, `resync_to` is where the next fetch must start.
     next_offset: int | None = None
     resync_to: int | None = None
-    # The last offset committed, and one past the last record processed, for the gap metric.
-    committed: int | None = None
+    # One past the last record processed, for the gap metric (the committed side is the engine's).
     processed_through: int | None = None
     closing: bool = False
     publishing: bool = False
@@ -144,7 +143,6 @@ class Lane:
         gone = []
         while self.unacked and self.unacked[0].offset < offset:
             gone.append(self.unacked.popleft())
-        self.committed = offset
         self._check_empty()
         return gone
 
