@@ -11,10 +11,10 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.partitioner import murmur2
 
 from order_service.cli.samples import encode, sample_order
 from order_service.messaging import kafka_io
+from order_service.messaging.partitioner import Murmur2Partitioner
 
 PARTITIONS = 6
 # Paced load is sent this many records at a time (12.5 ms apart at 4,000 records/s).
@@ -104,13 +104,14 @@ async def _send_paced(
     half a core at 4,000 records/s). Partitions as the default partitioner chooses them.
     """
     partitions = sorted(await producer.partitions_for(topic))
+    choose = Murmur2Partitioner()
     started = time.monotonic()
     pending = []
     for first in range(0, len(orders), PACE_EVERY):
         group = orders[first : first + PACE_EVERY]
         batches: dict[int, Any] = {}
         for key, value in group:
-            partition = partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
+            partition = choose(key, partitions, partitions)
             batch = batches.get(partition)
             if batch is None or batch.append(key=key, value=value, timestamp=None) is None:
                 if batch is not None:
