@@ -36,6 +36,8 @@ class Contender:
     # The broker stamps its outputs on arrival (LogAppendTime): for a contender that gives each output
     # its input's timestamp, as Quix Streams does.
     stamped_outputs: bool = False
+    # The bench makes its dead-letter topic: the framework does not create the topics it writes to.
+    dead_letter: bool = False
 
 
 def topic_env(name: str, bootstrap: str | None = None) -> dict[str, str]:

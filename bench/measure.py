@@ -12,9 +12,16 @@ class Run:
     latency_p50_ms: float | None
     latency_p99_ms: float | None
     peak_rss_mb: float | None
+    # A row made of several runs (bench/rounds.py): each run's throughput, in round order.
+    rounds: list[float] | None = None
 
     def as_dict(self) -> dict[str, object]:
-        return {k: (round(v, 1) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+        def rounded(v: object) -> object:
+            return (
+                round(v, 1) if isinstance(v, float) else [rounded(x) for x in v] if isinstance(v, list) else v
+            )
+
+        return {k: rounded(v) for k, v in asdict(self).items()}
 
 
 class IoInfo(TypedDict):

@@ -6,6 +6,7 @@ import matplotlib.pyplot as plt
 
 from bench.measure import PeerInfo, Run, shown
 from bench.peers import NAMES as PEER_NAMES
+from bench.rounds import per_round, verdict
 
 HALF_LOAD = "order-service-alo-half-load"
 
@@ -34,17 +35,21 @@ def table(runs: list[Run], peers: PeerInfo | None) -> str:
     by = {r.name: r for r in runs}
     lines = [
         "| contender | records | throughput (rec/s) | latency p50 (ms) | latency p99 (ms) | peak RSS (MB) "
-        "| order-service ÷ this, same guarantee |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| order-service ÷ this, same guarantee | rec/s in each round |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for run in runs:
         d = run.as_dict()
         values = [shown(d[k]) for k in ("throughput_rps", "latency_p50_ms", "latency_p99_ms", "peak_rss_mb")]
         lines.append(
-            f"| {run.name} | {run.records:,} | " + " | ".join(values) + f" | {vs_service(run, by)} |"
+            f"| {run.name} | {run.records:,} | "
+            + " | ".join(values)
+            + f" | {vs_service(run, by)} | "
+            + (", ".join(shown(r) for r in run.rounds) if run.rounds else "one run")
+            + " |"
         )
     for name, why in (peers or {"not_run": {}})["not_run"].items():
-        lines.append(f"| {name} | not run: {why} |" + " |" * 5)
+        lines.append(f"| {name} | not run: {why} |" + " |" * 6)
     return "\n".join(lines)
 
 
@@ -69,8 +74,7 @@ def targets(runs: list[Run], peers: PeerInfo | None) -> str:
     def ratio(a: str, b: str, want: float) -> str:
         if b in not_run or b not in by:
             return f"{b} not run: {not_run.get(b, 'not in these results')}"
-        value = by[a].throughput_rps / by[b].throughput_rps
-        return f"{value:.2f} x — {'met' if value >= want else 'not met'}"
+        return verdict(per_round(by[a], by[b]), want)
 
     half = by[HALF_LOAD]
     peak = max(r.peak_rss_mb or 0 for r in runs if r.name.startswith("order-service"))

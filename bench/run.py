@@ -13,8 +13,9 @@ from bench.harness import BIN, ROOT, SERVICE, SERVICE_ENV, Contender, run_conten
 from bench.io_runs import CONTENDERS, benchmark_io
 from bench.java_runs import run_java
 from bench.measure import Results, Run, ScaleInfo
-from bench.peers import benchmark_peers
+from bench.peers import peer_contenders
 from bench.report import write_results
+from bench.rounds import ROUNDS, Planned, in_rounds
 from bench.scale_out import (
     CLUSTER_INSTANCES,
     INSTANCES,
@@ -55,14 +56,18 @@ def contenders() -> list[Contender]:
 
 
 async def benchmark_cpu(records: int, results: Results, *, peers_only: bool) -> None:
+    """Every contender once per round (one round in the smoke run); the rows are the medians."""
     by_name = {c.name: c for c in contenders()}
     names = ("order-service-alo", "order-service-eos") if peers_only else tuple(by_name)
-    for contender in (by_name[name] for name in names):
-        results.runs.append(
-            await run_contender(contender, min(records, SLOW_CAP) if contender.slow else records)
-        )
-    peer_runs, results.peers = await benchmark_peers(records)
-    results.runs.extend(peer_runs)
+    rounds = 1 if records < SMOKE_BELOW else ROUNDS
+    planned = [
+        Planned(c, min(records, SLOW_CAP) if c.slow else records, rounds)
+        for c in map(by_name.get, names)
+        if c
+    ]
+    peers, results.peers = peer_contenders(records)
+    planned += [replace(p, rounds=rounds) for p in peers]
+    results.runs.extend(await in_rounds(planned, results.peers["not_run"]))
     if peers_only:
         return
     await benchmark_half_load(records, results)
