@@ -175,6 +175,8 @@ async def run_contender(
     env = topic_env(name)
     await kafka_io.create_topics(BOOTSTRAP, [env["BENCH_INPUT"]], log_append_time=True)
     await kafka_io.create_topics(BOOTSTRAP, [env["BENCH_OUTPUT"]], log_append_time=contender.stamped_outputs)
+    if contender.dead_letter:
+        await kafka_io.create_topics(BOOTSTRAP, [env["BENCH_DEAD_LETTER"]])
     if rate is None:
         await kafka_io.produce_orders(BOOTSTRAP, env["BENCH_INPUT"], records, prefix=name, keys=keys)
     launched = launch(contender.command, {**env, **contender.env}, log_name=name)

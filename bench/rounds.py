@@ -8,7 +8,6 @@ A contender's row is its median run by throughput; the row keeps every round's t
 import statistics
 from dataclasses import dataclass, replace
 
-from bench import harness, kafka_io
 from bench.harness import ROOT, Contender, run_contender
 from bench.measure import Run
 
@@ -46,10 +45,6 @@ async def in_rounds(planned: list[Planned], not_run: dict[str, str]) -> list[Run
             if p.rounds < n or name in not_run:
                 continue
             label = f"{name}-{n}" if p.rounds > 1 else name
-            if p.contender.dead_letter:
-                await kafka_io.create_topics(
-                    harness.BOOTSTRAP, [harness.topic_env(label)["BENCH_DEAD_LETTER"]]
-                )
             try:
                 done[name].append(await run_contender(p.contender, p.records, keys=p.keys, label=label))
             except RuntimeError as failed:

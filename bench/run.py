@@ -62,8 +62,7 @@ async def benchmark_cpu(records: int, results: Results, *, peers_only: bool) -> 
     rounds = 1 if records < SMOKE_BELOW else ROUNDS
     planned = [
         Planned(c, min(records, SLOW_CAP) if c.slow else records, rounds)
-        for c in map(by_name.get, names)
-        if c
+        for c in (by_name[name] for name in names)
     ]
     peers, results.peers = peer_contenders(records)
     planned += [replace(p, rounds=rounds) for p in peers]
