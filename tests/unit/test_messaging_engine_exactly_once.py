@@ -453,6 +453,35 @@ async def test_a_revocation_commits_what_finished_and_abandons_what_does_not_wit
     assert rig.sent(TP0) == values(TP0, range(1))
 
 
+async def test_a_commit_that_fails_after_its_partition_was_revoked_leaves_the_new_owner_alone(
+    engines: Engines,
+) -> None:
+    """Seen in the chaos run: a commit hung through a broker restart, the revocation's drain gave up on
+    it, and when it timed out the old owner re-created the partition's producer, fencing the new
+    owner's. The new owner then took no record of the partition until the next rebalance."""
+    rig = await engines.exactly_once(commit_timeout_ms=300, drain_timeout_s=0.1, assign=[TP0])
+    hanging = rig.producer(TP0)
+    hanging.commit_hangs = True
+    await rig.engine.process(records("in", 0, range(2)))
+    await sent(rig, TP0, range(2))
+    lane = rig.engine.lanes[TP0]
+    committing = asyncio.create_task(rig.commit_round())
+    await wait_until(lane.lock.locked, what="the commit under way")
+
+    await asyncio.wait_for(rig.revoke(TP0), timeout=2)
+    new_owner = PartitionProducers(rig.kafka.build, app_id=APP)
+    assert await new_owner.open([TP0]) == {}
+    rig.consumer.seeks.clear()
+    await asyncio.wait_for(committing, timeout=2)  # the commit timed out meanwhile
+
+    assert not new_owner[TP0].fenced
+    assert rig.kafka.producers_of(txn(TP0)) == [hanging, new_owner[TP0]]
+    assert rig.engine.transactional_ids() == []
+    assert rig.consumer.seeks == []
+    assert rig.visible(TP0) == []
+    await new_owner.close_all()
+
+
 async def test_drain_commits_what_is_open_and_close_stops_every_producer(engines: Engines) -> None:
     rig = await engines.exactly_once()
     await rig.engine.process([*records("in", 0, range(2)), *records("in", 1, range(1))])

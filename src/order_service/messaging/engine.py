@@ -374,6 +374,12 @@ class DeliveryEngine:
         """A record's output was not published or acknowledged, or a commit failed: forget the
         records from there on (all uncommitted ones, for an aborted transaction), let the guarantee
         recover, and fetch the partition again from where it says, after a backoff."""
+        if self.lanes.get(lane.tp) is not lane:
+            # Revoked meanwhile: a commit or a send that outlived its partition's drain. Its records
+            # were abandoned, and the partition is its new owner's. Recovering would seek or pause
+            # it, and in exactly-once re-create its producer: that fences the new owner's.
+            logger.debug(what + " after its partition was revoked: %r", lane.tp, offset, exc)
+            return
         level = logging.DEBUG if refusal(exc) else logging.WARNING
         logger.log(level, what + "; it will be retried: %r", lane.tp, offset, exc)
         lane.drop_from(None if self.guarantee.drops_all_on_failure else offset)

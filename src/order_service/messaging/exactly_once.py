@@ -152,7 +152,8 @@ class ExactlyOnce(BoundToEngine):
                 # Still open here: recover() pops it and counts the transaction aborted.
                 await self.engine.fail(lane, through - 1, exc, "transaction of %s up to %s failed")
                 return
-            self._open.pop(tp, None)  # (a revocation may have dropped it meanwhile)
+            if self.engine.lanes.get(tp) is lane:  # else revoked meanwhile: `_open` is not its any more
+                self._open.pop(tp, None)
         self.engine.metrics.transactions.labels("committed").inc()
         self.engine.commit_done(lane, through)
 
