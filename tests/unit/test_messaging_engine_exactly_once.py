@@ -459,7 +459,7 @@ async def test_a_commit_that_fails_after_its_partition_was_revoked_leaves_the_ne
     """Seen in the chaos run: a commit hung through a broker restart, the revocation's drain gave up on
     it, and when it timed out the old owner re-created the partition's producer, fencing the new
     owner's. The new owner then took no record of the partition until the next rebalance."""
-    rig = await engines.exactly_once(commit_timeout_ms=300, drain_timeout_s=0.1, assign=[TP0])
+    rig = await engines.exactly_once(commit_timeout_ms=1000, drain_timeout_s=0.1, assign=[TP0])
     hanging = rig.producer(TP0)
     hanging.commit_hangs = True
     await rig.engine.process(records("in", 0, range(2)))
@@ -472,7 +472,7 @@ async def test_a_commit_that_fails_after_its_partition_was_revoked_leaves_the_ne
     new_owner = PartitionProducers(rig.kafka.build, app_id=APP)
     assert await new_owner.open([TP0]) == {}
     rig.consumer.seeks.clear()
-    await asyncio.wait_for(committing, timeout=2)  # the commit timed out meanwhile
+    await asyncio.wait_for(committing, timeout=3)  # the commit timed out meanwhile
 
     assert not new_owner[TP0].fenced
     assert rig.kafka.producers_of(txn(TP0)) == [hanging, new_owner[TP0]]
