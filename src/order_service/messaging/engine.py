@@ -206,6 +206,10 @@ class DeliveryEngine:
             if lane is None or len(lane) <= self.settings.max_buffered * 3 // 4:
                 self.pauses.resume(tp, "full")
 
+    def owns(self, lane: Lane) -> bool:
+        """Whether `lane` is still its partition's: not revoked (or replaced) meanwhile."""
+        return self.lanes.get(lane.tp) is lane
+
     def _instance_bound(self) -> int:
         return 4 * max(self.settings.max_in_flight, self.settings.max_buffered)
 
@@ -310,7 +314,7 @@ class DeliveryEngine:
         try:
             async with lane.lock:
                 # A lane revoked meanwhile is gone from `lanes`: nothing of it is published any more.
-                while (slot := lane.publishable()) is not None and self.lanes.get(lane.tp) is lane:
+                while (slot := lane.publishable()) is not None and self.owns(lane):
                     try:
                         if slot.error is not None:
                             raise slot.error
@@ -374,7 +378,7 @@ class DeliveryEngine:
         """A record's output was not published or acknowledged, or a commit failed: forget the
         records from there on (all uncommitted ones, for an aborted transaction), let the guarantee
         recover, and fetch the partition again from where it says, after a backoff."""
-        if self.lanes.get(lane.tp) is not lane:
+        if not self.owns(lane):
             # Revoked meanwhile: a commit or a send that outlived its partition's drain. Its records
             # were abandoned, and the partition is its new owner's. Recovering would seek or pause
             # it, and in exactly-once re-create its producer: that fences the new owner's.

@@ -149,10 +149,11 @@ class ExactlyOnce(BoundToEngine):
                     raise CommitTimedOut("transaction commit timed out") from exc
             except Exception as exc:  # noqa: BLE001 - any failure aborts the partition's transaction
                 self.engine.metrics.commit_failures.inc()
-                # Still open here: recover() pops it and counts the transaction aborted.
+                # Still open here: recover() pops it and counts the transaction aborted (unless the
+                # lane was revoked meanwhile: then fail() leaves the partition to its new owner).
                 await self.engine.fail(lane, through - 1, exc, "transaction of %s up to %s failed")
                 return
-            if self.engine.lanes.get(tp) is lane:  # else revoked meanwhile: `_open` is not its any more
+            if self.engine.owns(lane):  # else revoked meanwhile: `_open` is not its any more
                 self._open.pop(tp, None)
         self.engine.metrics.transactions.labels("committed").inc()
         self.engine.commit_done(lane, through)
