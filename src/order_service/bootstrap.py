@@ -100,7 +100,11 @@ def create_app(
     observed = build_observability(settings.otel_traces_exporter, tracer_provider)
     # Raised at start to what a dead letter of the input topic's largest record needs.
     sizing = {"max_request_size": DEFAULT_MAX_REQUEST_BYTES}
-    sink = ProducerSink(lambda: build_producer(settings.kafka, settings.producer, **sizing))
+    sink = ProducerSink(
+        lambda: build_producer(settings.kafka, settings.producer, **sizing),
+        topics=settings.topics.written(retry_topic=settings.retry.topic_enabled),
+        linger_ms=settings.producer.linger_ms,
+    )
     subscriptions = build_subscriptions(settings, sink, observed, sizing)
     broker = create_broker(settings, subscriptions, observed)
     memberships = [s.membership for s in subscriptions]

@@ -83,6 +83,8 @@ def build_pipeline(
             ),
             # The group id is the application id: instances of one application share it.
             app_id=group_id,
+            topics=settings.topics.written(retry_topic=settings.retry.topic_enabled),
+            linger_ms=settings.producer.linger_ms,
         )
         guarantee = ExactlyOnce(
             producers,
@@ -104,6 +106,7 @@ def build_pipeline(
             backoff_ms=delivery.backoff_ms,
             max_backoff_ms=delivery.max_backoff_ms,
             commit_interval_ms=delivery.commit_interval_ms,
+            eager=not processing.awaits(),
         ),
         gate=DelayGate() if delayed else None,
         consumer=consumer,

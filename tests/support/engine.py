@@ -99,27 +99,20 @@ class Work:
 
 
 class HeldSink(FakeSink):
-    """A FakeSink that can hold the first send of a record (a producer whose buffer is full) or the
-    ack of a record (a broker that has not answered yet) until the test releases it."""
+    """A FakeSink that can hold the ack of a record (a broker that has not answered yet) until the
+    test releases it."""
 
     def __init__(self) -> None:
         super().__init__()
-        self._held_sends: dict[bytes, asyncio.Event] = {}
         self._held_acks: dict[bytes, asyncio.Event] = {}
-
-    def hold_send(self, value: bytes) -> asyncio.Event:
-        gate = self._held_sends[value] = asyncio.Event()
-        return gate
 
     def hold_ack(self, value: bytes) -> asyncio.Event:
         gate = self._held_acks[value] = asyncio.Event()
         return gate
 
-    async def send(self, record: OutgoingRecord) -> "asyncio.Future[Any]":
-        if record.value is not None and (gate := self._held_sends.pop(record.value, None)) is not None:
-            await gate.wait()
+    def send(self, record: OutgoingRecord) -> "asyncio.Future[Any]":
         if record.value is None or (gate := self._held_acks.get(record.value)) is None:
-            return await super().send(record)
+            return super().send(record)
         self.sent.append(record)
         return asyncio.ensure_future(self._ack_when(gate, record))
 
@@ -212,7 +205,8 @@ FAST = {
 class Engines:
     """Builds the engines of one test, and closes them at its end."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, eager: bool = False) -> None:
+        self.eager = eager
         self._built: list[DeliveryEngine] = []
 
     def _engine(
@@ -229,7 +223,7 @@ class Engines:
             handler,
             guarantee,
             metrics=metrics,
-            settings=EngineSettings(**{**FAST, **settings}),
+            settings=EngineSettings(**{**FAST, "eager": self.eager, **settings}),
             gate=gate,
             consumer=lambda: consumer,
         )
@@ -265,7 +259,7 @@ class Engines:
         (`commit_round`), at a revocation or a drain, unless `commit_interval_ms` is made short."""
         kafka = kafka or FakeKafka()
         guarantee = ExactlyOnce(
-            PartitionProducers(build or kafka.build, app_id=APP),
+            PartitionProducers(build or kafka.build, app_id=APP, topics=["out"]),
             group_id=GROUP,
             commit_interval_ms=commit_interval_ms,
             commit_timeout_ms=commit_timeout_ms,

@@ -167,7 +167,7 @@ class FakeSink:
         self.ack_failures = Faults()
         self._acks = _Acks(ack_order)
 
-    async def send(self, record: OutgoingRecord) -> "asyncio.Future[Any]":
+    def send(self, record: OutgoingRecord) -> "asyncio.Future[Any]":
         if (error := self.send_failures.take(record)) is not None:
             raise error
         self.sent.append(record)
@@ -350,6 +350,8 @@ class FakeKafka:
     offsets: dict[str, dict[TopicPartition, int]] = field(default_factory=dict)
     producers: list["FakeProducer"] = field(default_factory=list)
     start_failures: dict[str | None, list[BaseException]] = field(default_factory=dict)
+    # Records per batch of the producers it builds (see FakeProducer).
+    batch_records: int = 1
     _current: dict[str, "FakeProducer"] = field(default_factory=dict)
 
     def group(self, group_id: str) -> dict[TopicPartition, int]:
@@ -357,7 +359,7 @@ class FakeKafka:
         return self.offsets.setdefault(group_id, {})
 
     def build(self, transactional_id: str | None = None) -> "FakeProducer":
-        producer = FakeProducer(self, transactional_id)
+        producer = FakeProducer(self, transactional_id, batch_records=self.batch_records)
         self.producers.append(producer)
         return producer
 
@@ -391,15 +393,70 @@ class _TxnManager:
         self._producer.kafka._init_pid(self._producer)
 
 
+class _ProducerMetadata:
+    """What a producer knows of the topics it writes to: each has `partitions` partitions, except
+    those `unknown` until waited on, and those whose wait fails with `failures`."""
+
+    def __init__(self, partitions: int) -> None:
+        self.cluster = self
+        self.partitions = partitions
+        self.unknown: set[str] = set()
+        self.failures: dict[str, BaseException] = {}
+        self.metadata_waits: list[str] = []
+
+    def partitions_for_topic(self, topic: str) -> set[int] | None:
+        return None if topic in self.unknown else set(range(self.partitions))
+
+    async def _wait_on_metadata(self, topic: str) -> set[int] | None:
+        self.metadata_waits.append(topic)
+        await asyncio.sleep(0)
+        if (failure := self.failures.get(topic)) is not None:
+            raise failure
+        self.unknown.discard(topic)
+        return self.partitions_for_topic(topic)
+
+
+class FakeBatch:
+    """A producer's batch builder, holding up to `capacity` records."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.records: list[tuple[bytes | None, bytes | None, Headers]] = []
+        self._closed = False
+
+    def append(
+        self, *, timestamp: int | None, key: bytes | None, value: bytes | None, headers: Headers
+    ) -> Any:
+        if self._closed or len(self.records) >= self.capacity:
+            self._closed = True
+            return None
+        self.records.append((key, value, list(headers)))
+        return len(self.records)
+
+    def close(self) -> None:
+        self._closed = True
+
+    def closed(self) -> bool:
+        return self._closed
+
+    def record_count(self) -> int:
+        return len(self.records)
+
+
 class FakeProducer:
     """An AIOKafkaProducer, transactional when it has a transactional.id.
 
     Outside a transaction an acked record is visible at once; inside one, at commit. `send_failures`
     make send() raise, `ack_failures` fail the future it returns, `commit_errors` fail
     commit_transaction(), and `commit_hangs` makes it never return (a coordinator that does not answer).
+
+    Batches (create_batch, send_batch) hold `batch_records` records each, one by default: a fault
+    then fails one record, as with send(). A batch fails as a whole when any of its records has a fault.
     """
 
-    def __init__(self, kafka: FakeKafka, transactional_id: str | None = None) -> None:
+    def __init__(
+        self, kafka: FakeKafka, transactional_id: str | None = None, *, batch_records: int = 1
+    ) -> None:
         self.kafka = kafka
         self.transactional_id = transactional_id
         self.started = self.stopped = self.fenced = False
@@ -414,6 +471,10 @@ class FakeProducer:
         self._pending_offsets: dict[str, dict[TopicPartition, int]] = {}
         self._acks = _Acks("sent")
         self._txn_manager = _TxnManager(self)
+        self.client = _ProducerMetadata(partitions=1)
+        self._max_request_size = 1024 * 1024
+        self.batch_records = batch_records
+        self.batches: list[FakeBatch] = []
 
     async def start(self) -> None:
         if failures := self.kafka.start_failures.get(self.transactional_id):
@@ -459,6 +520,24 @@ class FakeProducer:
         error = self.ack_failures.take(out)
         if error is None:
             (self._pending if self.in_transaction else self.kafka.records).append(out)
+        return self._acks.ack(error)
+
+    def create_batch(self) -> FakeBatch:
+        return FakeBatch(self.batch_records)
+
+    async def send_batch(self, batch: FakeBatch, topic: str, *, partition: int) -> "asyncio.Future[Any]":
+        self._usable()
+        if self.transactional_id is not None and not self.in_transaction:
+            raise IllegalStateError("send outside a transaction")
+        outs = [OutgoingRecord(topic=topic, value=v, key=k, headers=h) for k, v, h in batch.records]
+        for out in outs:
+            if (error := self.send_failures.take(out)) is not None:
+                raise error
+        self.batches.append(batch)
+        self.sent.extend(outs)
+        error = next((e for out in outs if (e := self.ack_failures.take(out)) is not None), None)
+        if error is None:
+            (self._pending if self.in_transaction else self.kafka.records).extend(outs)
         return self._acks.ack(error)
 
     async def send_offsets_to_transaction(self, offsets: Mapping[TopicPartition, int], group_id: str) -> None:

@@ -104,10 +104,10 @@ async def test_max_in_flight_caps_the_records_processed_at_once(engines: Engines
 async def test_a_cpu_bound_processor_leaves_the_event_loop_a_turn_every_few_records(
     engines: Engines,
 ) -> None:
-    """All workers together stop for a turn of the event loop after 0.5 ms of records (2 ms while
-    hundreds are ready), however many workers are runnable: fetches, sends and acks, each a few
-    turns long, are not kept waiting behind a large batch. (Counted in records between two turns,
-    not in time: a slow machine only makes turns shorter.)"""
+    """Records run for at most 0.5 ms in one turn of the event loop (2 ms while hundreds are ready,
+    and 2 ms for an eager engine's batch), however many workers are runnable: fetches, sends and
+    acks, each a few turns long, are not kept waiting behind a large batch. (Counted in records
+    between two turns, not in time: a slow machine only makes turns shorter.)"""
     per_record_s = 0.0005
     ticks: list[int] = []
     started: list[int] = []
@@ -127,14 +127,75 @@ async def test_a_cpu_bound_processor_leaves_the_event_loop_a_turn_every_few_reco
             loop.call_soon(tick)
 
     rig = engines.at_least_once(busy, max_in_flight=100)
-    await rig.engine.process(keyed(TP0, range(200)) + keyed(TP1, range(200)))
     tick()
+    await rig.engine.process(keyed(TP0, range(200)) + keyed(TP1, range(200)))
     await committed(rig, {TP0: 200, TP1: 200})
 
     per_turn = [b - a for a, b in itertools.pairwise(ticks)]
     assert sum(per_turn) == 400
     # At most 2 ms / 0.5 ms = 4 records, plus the one a turn's last worker starts as it ends, plus slack.
     assert max(per_turn) <= 8, per_turn
+
+
+async def test_an_eager_engine_processes_and_publishes_a_batch_before_process_returns(
+    eager_engines: Engines,
+) -> None:
+    rig = eager_engines.at_least_once()
+
+    await rig.engine.process([*keyed(TP0, range(3)), *keyed(TP1, range(2))])
+
+    assert rig.outputs(TP0) == values(TP0, range(3))  # handed to the producer, in offset order
+    assert rig.outputs(TP1) == values(TP1, range(2))
+    await committed(rig, {TP0: 3, TP1: 2})
+
+
+async def test_an_eager_record_that_waits_goes_on_in_a_task_and_holds_only_its_key(
+    eager_engines: Engines,
+) -> None:
+    work = Work()
+    work.hold(value(TP0, 1))
+    rig = eager_engines.at_least_once(work)
+    key = {0: b"a", 1: b"b", 2: b"b", 3: b"c"}
+
+    await rig.engine.process(keyed(TP0, range(4), key=lambda o: key[o]))
+
+    # 1 waits in a task of its own; 2 (same key) waits for it; 0 and 3 are done, 3 waits to publish.
+    assert work.finished == [value(TP0, 0), value(TP0, 3)]
+    assert work.running() == 1
+    assert rig.outputs(TP0) == [value(TP0, 0)]
+    assert rig.metric("records_in_flight", group="g") == 1
+
+    work.release(value(TP0, 1))
+    await committed(rig, {TP0: 4})
+    assert rig.outputs(TP0) == values(TP0, range(4))
+    assert work.started.index(value(TP0, 2)) > work.started.index(value(TP0, 1))
+
+
+async def test_a_revocation_during_an_eager_batch_stops_it_there(eager_engines: Engines) -> None:
+    """The batch yields a turn every 2 ms; a revocation in one of them ends the batch: what was not
+    admitted is left to the partition's next owner."""
+    started: list[int] = []
+    revoking: list[asyncio.Task[None]] = []
+
+    async def busy(rec: Any) -> Sequence[OutgoingRecord]:
+        started.append(rec.offset)
+        if rec.offset == 3:
+            revoking.append(asyncio.create_task(rig.engine.revoked({TP0})))
+        until = time.perf_counter() + 0.001
+        while time.perf_counter() < until:
+            pass
+        return [OutgoingRecord(topic="out", key=rec.key, value=rec.value)]
+
+    rig = eager_engines.at_least_once(busy)
+
+    await rig.engine.process(keyed(TP0, range(50)))
+    await asyncio.wait_for(revoking[0], timeout=2)
+
+    assert 4 <= len(started) < 50
+    assert started == list(range(len(started)))
+    assert TP0 not in rig.engine.lanes
+    # Committed at most up to what was processed; the rest is the next owner's.
+    assert (rig.furthest_commit(TP0) or 0) <= len(started)
 
 
 # --- commits ------------------------------------------------------------------------------------
@@ -263,18 +324,19 @@ async def test_a_batch_fetched_before_a_rewind_is_dropped_and_its_partition_fetc
     assert rig.outputs(TP0) == values(TP0, range(6))
 
 
-async def test_records_fetched_again_while_a_dropped_record_is_still_being_sent_are_published(
+async def test_records_fetched_again_while_a_dropped_record_is_still_unacknowledged_are_published(
     engines: Engines,
 ) -> None:
     rig = engines.at_least_once()
     rig.sink.ack_failures.add(KafkaTimeoutError(), where=value_is(value(TP0, 0)), times=1)
-    sending = rig.sink.hold_send(value(TP0, 1))  # a producer whose buffer is full
+    acking = rig.sink.hold_ack(value(TP0, 1))  # a broker that has not answered yet
 
     await rig.engine.process(keyed(TP0, range(2)))
-    # The ack of 0 fails while 1 is still being sent: both are dropped, and fetched again.
+    # The ack of 0 fails while 1 waits for its own: both are dropped, and fetched again.
     await wait_until(lambda: rig.consumer.seeks == [(TP0, 0)], what="the rewind")
+    await wait_until(lambda: not rig.engine.lanes[TP0].failing, what="the recovery")
     await rig.engine.process(keyed(TP0, range(2)))
-    sending.set()
+    acking.set()
 
     await committed(rig, {TP0: 2})
     assert rig.outputs(TP0)[-2:] == values(TP0, range(2))

@@ -14,7 +14,7 @@ def lane(ordering: Ordering = "key") -> Lane:
 def admit(into: Lane, *keys: bytes | None) -> list[Slot]:
     """Admit one record per key, at the offsets following the lane's last one."""
     start = into.next_offset or 0
-    return [into.admit(record(TP0.topic, TP0.partition, start + i, key=k)) for i, k in enumerate(keys)]
+    return [into.admit(record(TP0.topic, TP0.partition, start + i, key=k), 0.0) for i, k in enumerate(keys)]
 
 
 def waits(slots: list[Slot]) -> list[int]:

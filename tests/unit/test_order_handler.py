@@ -23,7 +23,7 @@ class RecordingSink:
     def __init__(self) -> None:
         self.sent: list[OutgoingRecord] = []
 
-    async def send(self, record: OutgoingRecord) -> "asyncio.Future[Any]":
+    def send(self, record: OutgoingRecord) -> "asyncio.Future[Any]":
         self.sent.append(record)
         ack: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         ack.set_result(None)

@@ -2,8 +2,9 @@
 records whose outputs the broker acknowledged."""
 
 import asyncio
+import itertools
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import TopicPartition
@@ -27,8 +28,9 @@ class AtLeastOnce(BoundToEngine):
     async def accepts(self, lane: Lane) -> bool:
         return True
 
-    async def publish(self, lane: Lane, outputs: Sequence[OutgoingRecord]) -> Sequence[Awaitable[Any]]:
-        return [await self._sink.send(out) for out in outputs]
+    def publish(self, lane: Lane, outputs: Sequence[OutgoingRecord]) -> "Sequence[asyncio.Future[Any]]":
+        send = self._sink.send
+        return [send(out) for out in outputs]
 
     async def commit(self, lanes: Sequence[Lane], *, force: bool) -> None:
         """Commit every lane up to its acknowledged prefix, in one request."""
@@ -76,16 +78,23 @@ class AtLeastOnce(BoundToEngine):
 
 
 def _acked_prefix(lane: Lane) -> tuple[int | None, tuple[Slot, BaseException] | None]:
-    """One past the last record of the lane's acknowledged prefix, and the first failed record."""
-    through = None
-    for slot in lane.unacked:
+    """One past the last record of the lane's acknowledged prefix, and the first failed record.
+
+    Records found acknowledged are not looked at again (`lane.acked`); records share their batch's ack.
+    """
+    through = lane.unacked[lane.acked - 1].offset + 1 if lane.acked else None
+    acked: set[asyncio.Future[Any]] = set()
+    for slot in itertools.islice(lane.unacked, lane.acked, None):
         for ack in slot.acks:
-            future = asyncio.ensure_future(ack)
-            if not future.done():
+            if ack in acked:
+                continue
+            if not ack.done():
                 return through, None
-            if future.cancelled():
+            if ack.cancelled():
                 return through, (slot, asyncio.CancelledError())
-            if (error := future.exception()) is not None:
+            if (error := ack.exception()) is not None:
                 return through, (slot, error)
+            acked.add(ack)
         through = slot.offset + 1
+        lane.acked += 1
     return through, None

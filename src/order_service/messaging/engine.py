@@ -6,13 +6,22 @@ order, published in offset order per partition, and committed over a contiguous 
 
 The guarantee (at_least_once.py, exactly_once.py) decides how outputs are published and how a
 prefix is committed; everything else (ordering, backpressure, rewinds, rebalances, shutdown) is here.
+
+Two ways to run a record. Workers (tasks, at most MAX_IN_FLIGHT) await the handler: any handler,
+an async processor's I/O included. An *eager* engine (a handler that looks at no task of its own
+before it first waits: the order handler with a plain processor) runs each record that may start
+at once, inside `process`, as far as the handler goes without waiting: a CPU-bound record costs no
+task switch at all. A record that does wait (a blocking retry's sleep) goes on in a task of its own.
+Publishing is synchronous: outputs go into the producer's batches (batches.py) in offset order.
 """
 
 import asyncio
+import functools
 import logging
 import time
+import types
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -24,7 +33,7 @@ from order_service.messaging.flow import Pauses
 from order_service.messaging.lanes import Lane, Ordering, Slot
 from order_service.messaging.metrics import Flow, PartitionFlow, PipelineMetrics
 from order_service.messaging.rebalance import Callbacks
-from order_service.messaging.records import InputRecord, OutgoingRecord, RecordHandler, group_by_partition
+from order_service.messaging.records import InputRecord, OutgoingRecord, RecordHandler, runs_by_partition
 from order_service.messaging.retry import DelayGate
 
 logger = logging.getLogger(__name__)
@@ -36,10 +45,35 @@ logger = logging.getLogger(__name__)
 _TURN_S = 0.0005
 _BACKLOG = 256
 _BACKLOG_TURN_S = 0.002
+# An eager engine processes a fetched batch inside `process` and yields a turn of the event loop
+# after this much of it: fetches, hand-overs to the producer and acks run in between.
+_EAGER_TURN_S = 0.002
 
 
 def _no_consumer() -> AIOKafkaConsumer | None:
     return None
+
+
+@types.coroutine
+def _resumed(coroutine: Coroutine[Any, Any, Any], waiting_on: Any) -> Generator[Any, Any, Any]:
+    """Goes on with a coroutine that was stepped outside any task and is waiting on `waiting_on`."""
+    while True:
+        try:
+            sent = yield waiting_on
+        except BaseException as exc:  # noqa: BLE001 - thrown into the task: the coroutine's to handle
+            try:
+                waiting_on = coroutine.throw(exc)
+            except StopIteration as done:
+                return done.value
+        else:
+            try:
+                waiting_on = coroutine.send(sent)
+            except StopIteration as done:
+                return done.value
+
+
+async def _go_on(coroutine: Coroutine[Any, Any, Any], waiting_on: Any) -> Any:
+    return await _resumed(coroutine, waiting_on)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +90,8 @@ class EngineSettings:
     max_backoff_ms: int = 30_000
     # How often the committer runs when nothing wakes it (exactly-once commits at this interval).
     commit_interval_ms: int = 100
+    # Run records inside `process` as far as they go without waiting (see the module docstring).
+    eager: bool = False
 
 
 class Guarantee(Protocol):
@@ -70,7 +106,9 @@ class Guarantee(Protocol):
         """Whether the partition may take records now (exactly-once: it has its producer)."""
         ...
 
-    async def publish(self, lane: Lane, outputs: Sequence[OutgoingRecord]) -> Sequence[Awaitable[Any]]: ...
+    def publish(self, lane: Lane, outputs: Sequence[OutgoingRecord]) -> "Sequence[asyncio.Future[Any]]":
+        """Hand the outputs to the producer now; each future resolves when the broker acks it."""
+        ...
 
     async def commit(self, lanes: Sequence[Lane], *, force: bool) -> None:
         """Commit what is ready in each lane; lanes that are closing are committed now."""
@@ -137,6 +175,8 @@ class DeliveryEngine:
         self._workers: list[asyncio.Task[None]] = []
         self._committer: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        # Records run eagerly that wait in tasks of their own, and recoveries from failed publishes.
+        self._tasks: set[asyncio.Task[Any]] = set()
         self.busy = 0
         self._closing = False
         guarantee.bind(self)
@@ -144,28 +184,56 @@ class DeliveryEngine:
     # --- admission ----------------------------------------------------------------------------
 
     async def process(self, records: Sequence[InputRecord]) -> None:
-        """Admit one fetched batch; returns once it is queued, not processed (see drain)."""
+        """Admit one fetched batch. An eager engine runs what may start before it returns; otherwise
+        this returns once the batch is queued, not processed (see drain)."""
         self._start()
         self.metrics.batch_size.observe(len(records))
         consumer = self.consumer()
-        for tp, batch in group_by_partition(records).items():
-            if self._closing or (consumer is not None and tp not in consumer.assignment()):
+        assigned = consumer.assignment() if consumer is not None else None
+        now = time.monotonic()
+        for tp, batch in runs_by_partition(records):
+            if self._closing or (assigned is not None and tp not in assigned):
                 continue  # not committed: fetched again by whoever owns the partition next
             lane = self.lane(tp)
-            if lane.closing or not await self.guarantee.accepts(lane):
+            if lane.closing or lane.failing or not await self.guarantee.accepts(lane):
                 continue
             fresh = self._fresh(lane, batch, consumer)
             held = None
             if self._gate is not None:
                 fresh, held = self._gate.split(fresh)
-            for record in fresh:
-                slot = lane.admit(record)
-                if slot.waiting_for == 0:
-                    self._push(slot)
+            if self.settings.eager:
+                if not await self._admit_eagerly(lane, fresh, now):
+                    continue  # the lane was rewound, revoked or is failing: the rest is fetched again
+            else:
+                for record in fresh:
+                    slot = lane.admit(record, now)
+                    if slot.waiting_for == 0:
+                        self._push(slot)
             if held is not None:
                 self._gate.hold(self.pauses.view("delay"), held)  # type: ignore[union-attr]
                 lane.next_offset = lane.resync_to = held.offset
             self._limit(lane)
+
+    async def _admit_eagerly(self, lane: Lane, records: list[InputRecord], now: float) -> bool:
+        """Admit and run `records`, publishing as they finish; False when the lane stopped taking
+        records meanwhile (the ones not admitted are fetched again)."""
+        turn_ends = time.perf_counter() + _EAGER_TURN_S
+        cap = self.settings.max_in_flight
+        for record in records:
+            slot = lane.admit(record, now)
+            if slot.waiting_for == 0:
+                if self.busy < cap and not self._ready:
+                    self._run_now(slot)
+                else:
+                    self._push(slot)
+            if time.perf_counter() >= turn_ends:
+                self._publish(lane)
+                await asyncio.sleep(0)
+                if not self.owns(lane) or lane.closing or lane.failing or lane.resync_to is not None:
+                    return False
+                turn_ends = time.perf_counter() + _EAGER_TURN_S
+        self._publish(lane)
+        return True
 
     def lane(self, tp: TopicPartition) -> Lane:
         lane = self.lanes.get(tp)
@@ -245,8 +313,10 @@ class DeliveryEngine:
 
     async def _work(self) -> None:
         loop = asyncio.get_running_loop()
+        cap = self.settings.max_in_flight
         while True:
-            if not self._ready or self._turn_spent():
+            # At most `cap` records at once: workers, and records run eagerly that went on in a task.
+            if not self._ready or self._turn_spent() or self.busy >= cap:
                 waiter = loop.create_future()
                 self._parked.append(waiter)
                 await waiter
@@ -291,54 +361,92 @@ class DeliveryEngine:
             self._wake_one()
 
     async def _run(self, slot: Slot) -> Slot | None:
-        """Process, finish and publish `slot`; returns a record it made ready, to run next."""
-        lane = slot.lane
+        """Process, finish and publish `slot` (a worker's); returns a record it made ready, to run next."""
         if not slot.dropped:
             current_record.set(slot.record)
             try:
                 slot.outputs = await self._handle(slot.record)
             except Exception as exc:  # noqa: BLE001 - the handler routes failures; this is a defect
                 slot.error = exc
-        ready = lane.finish(slot)
+        ready = self._finish(slot)
         for other in ready[1:]:
             self._push(other)
-        if not slot.dropped:
-            await self._publish(lane)
         return ready[0] if ready else None
 
-    async def _publish(self, lane: Lane) -> None:
-        """Publish the processed head of the lane, and every processed record after it, in order."""
-        if lane.publishing:
-            return  # the publisher already running picks this record up in turn
-        lane.publishing = True
+    def _run_now(self, slot: Slot) -> None:
+        """Run `slot` in the caller, up to the handler's first wait; from there on in a task."""
+        current_record.set(slot.record)
+        coroutine = self._handle(slot.record)
         try:
-            async with lane.lock:
-                # A lane revoked meanwhile is gone from `lanes`: nothing of it is published any more.
-                while (slot := lane.publishable()) is not None and self.owns(lane):
-                    try:
-                        if slot.error is not None:
-                            raise slot.error
-                        acks = await self.guarantee.publish(lane, slot.outputs)
-                    except Exception as exc:  # noqa: BLE001 - the partition backs off and retries it
-                        self.metrics.publish_failures.inc()
-                        if not slot.dropped:
-                            await self.fail(
-                                lane, slot.offset, exc, "could not hand record %s@%s to the producer"
-                            )
-                        # Not return: records fetched again meanwhile wait behind it for this publisher.
-                        continue
-                    for ack in acks:
-                        ack.add_done_callback(self._acked)  # type: ignore[attr-defined]
-                    if slot.dropped:  # a rewind or a revocation while it was being sent
-                        continue  # it left the lane; what is publishable now was fetched again
-                    lane.published(slot, acks)
-        finally:
-            lane.publishing = False
+            waiting_on = coroutine.send(None)
+        except StopIteration as done:
+            slot.outputs = done.value
+        except Exception as exc:  # noqa: BLE001 - the handler routes failures; this is a defect
+            slot.error = exc
+        else:
+            self.busy += 1
+            task = asyncio.get_running_loop().create_task(_go_on(coroutine, waiting_on))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(functools.partial(self._went_on, slot))
+            return
+        for ready in self._finish(slot, publish=False):  # published after its batch (or turn)
+            self._push(ready)
+
+    def _went_on(self, slot: Slot, task: "asyncio.Task[Sequence[OutgoingRecord]]") -> None:
+        """A record run eagerly finished in its task."""
+        self.busy -= 1
+        if task.cancelled():
+            slot.error = asyncio.CancelledError()
+        elif (exc := task.exception()) is not None:
+            slot.error = exc
+        else:
+            slot.outputs = task.result()
+        for ready in self._finish(slot):
+            self._push(ready)
+        if self._ready:
+            self._wake_one()  # a worker may take a record now that this one is done
+
+    def _finish(self, slot: Slot, *, publish: bool = True) -> list[Slot]:
+        """Mark `slot` processed and publish what it lets through; returns the records it was the
+        last predecessor of, which may start now."""
+        ready = slot.lane.finish(slot)
+        if publish and not slot.dropped:
+            self._publish(slot.lane)
+        return ready
+
+    def _publish(self, lane: Lane) -> None:
+        """Publish the processed head of the lane, and every processed record after it, in order."""
+        if lane.failing or lane.lock.locked() or not self.owns(lane):
+            # Failing: the recovery fetches it again. Locked: a transaction commits; its end
+            # publishes what finished meanwhile. Revoked: nothing of it is published any more.
+            return
+        watched: set[asyncio.Future[Any]] = set()
+        while (slot := lane.publishable()) is not None:
+            try:
+                if slot.error is not None:
+                    raise slot.error
+                acks = self.guarantee.publish(lane, slot.outputs)
+            except Exception as exc:  # noqa: BLE001 - the partition backs off and retries it
+                self.metrics.publish_failures.inc()
+                if self._failing(lane, slot.offset, exc, "could not hand record %s@%s to the producer"):
+                    self._spawn(self._recover(lane, slot.offset, exc))
+                return
+            for ack in acks:
+                if ack not in watched:
+                    watched.add(ack)
+                    ack.add_done_callback(self._acked)
+            lane.published(slot, acks)
 
     def _acked(self, ack: "asyncio.Future[Any]") -> None:
         if not ack.cancelled():
             ack.exception()  # read here: the acks of dropped records are never awaited
         self._wake.set()
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # --- commits --------------------------------------------------------------------------------
 
@@ -358,19 +466,25 @@ class DeliveryEngine:
             self._wake.clear()
             last = time.monotonic()
             try:
-                await self.guarantee.commit(list(self.lanes.values()), force=False)
+                await self.guarantee.commit(self._committable(self.lanes.values()), force=False)
             except Exception:
                 logger.exception("commit round failed; retrying at the next one")
             self._relieve()
+
+    @staticmethod
+    def _committable(lanes: "Iterable[Lane]") -> list[Lane]:
+        """Lanes that may commit now: not while a failure is being recovered from."""
+        return [lane for lane in lanes if not lane.failing]
 
     def commit_done(self, lane: Lane, offset: int) -> None:
         """The guarantee committed `lane` up to `offset`."""
         gone = lane.committed_through(offset)
         self.committed[lane.tp] = offset
         self.backoff.succeeded(lane.tp, offset)
-        now = time.time()
+        now_ms = time.time() * 1000
+        observe = self.metrics.end_to_end.observe
         for slot in gone:
-            self.metrics.end_to_end.observe(max(0.0, now - slot.record.timestamp / 1000))
+            observe(max(0.0, now_ms - slot.record.timestamp) / 1000)
 
     # --- failures -------------------------------------------------------------------------------
 
@@ -378,16 +492,28 @@ class DeliveryEngine:
         """A record's output was not published or acknowledged, or a commit failed: forget the
         records from there on (all uncommitted ones, for an aborted transaction), let the guarantee
         recover, and fetch the partition again from where it says, after a backoff."""
+        if self._failing(lane, offset, exc, what):
+            await self._recover(lane, offset, exc)
+
+    def _failing(self, lane: Lane, offset: int, exc: BaseException, what: str) -> bool:
+        """The part of `fail` that cannot wait: whether the lane is to recover."""
         if not self.owns(lane):
             # Revoked meanwhile: a commit or a send that outlived its partition's drain. Its records
             # were abandoned, and the partition is its new owner's. Recovering would seek or pause
             # it, and in exactly-once re-create its producer: that fences the new owner's.
             logger.debug(what + " after its partition was revoked: %r", lane.tp, offset, exc)
-            return
+            return False
         level = logging.DEBUG if refusal(exc) else logging.WARNING
         logger.log(level, what + "; it will be retried: %r", lane.tp, offset, exc)
         lane.drop_from(None if self.guarantee.drops_all_on_failure else offset)
-        target = await self.guarantee.recover(lane, offset, exc)
+        lane.failing = True
+        return True
+
+    async def _recover(self, lane: Lane, offset: int, exc: BaseException) -> None:
+        try:
+            target = await self.guarantee.recover(lane, offset, exc)
+        finally:
+            lane.failing = False
         if target is not None:
             self.rewind(lane, target, exc)
 
@@ -433,7 +559,7 @@ class DeliveryEngine:
         try:
             async with asyncio.timeout(timeout_s):
                 while any(len(lane) for lane in lanes):
-                    await self.guarantee.commit(lanes, force=True)
+                    await self.guarantee.commit(self._committable(lanes), force=True)
                     if any(len(lane) for lane in lanes):
                         self._wake.clear()
                         try:
@@ -456,7 +582,7 @@ class DeliveryEngine:
 
     async def close(self) -> None:
         """Stop the workers and the committer, then the guarantee (its producers)."""
-        tasks = [*self._workers, *([self._committer] if self._committer is not None else [])]
+        tasks = [*self._workers, *self._tasks, *([self._committer] if self._committer is not None else [])]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -465,6 +591,10 @@ class DeliveryEngine:
 
     def transactional_ids(self) -> list[str]:
         return self.guarantee.transactional_ids()
+
+    def publish_now(self, lane: Lane) -> None:
+        """Publish what of `lane` finished while it could not be published (a transaction commit)."""
+        self._publish(lane)
 
     def flow(self) -> Flow:
         now = time.monotonic()

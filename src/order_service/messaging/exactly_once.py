@@ -10,7 +10,7 @@ its committed offset; on a commit timeout the producer is re-created instead (KA
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import TopicPartition
@@ -111,15 +111,12 @@ class ExactlyOnce(BoundToEngine):
 
     # --- publishing and committing ------------------------------------------------------------
 
-    async def publish(self, lane: Lane, outputs: Sequence[OutgoingRecord]) -> Sequence[Awaitable[Any]]:
-        producer = self._producers[lane.tp]
+    def publish(self, lane: Lane, outputs: Sequence[OutgoingRecord]) -> "Sequence[asyncio.Future[Any]]":
+        """Into the partition's open transaction: its producer is in one whenever no commit runs."""
+        append = self._producers.batches(lane.tp).append
         if lane.tp not in self._open:
-            await producer.begin_transaction()
             self._open[lane.tp] = time.monotonic()
-        return [
-            await producer.send(out.topic, value=out.value, key=out.key, headers=out.headers)
-            for out in outputs
-        ]
+        return [append(out) for out in outputs]
 
     async def commit(self, lanes: Sequence[Lane], *, force: bool) -> None:
         now = time.monotonic()
@@ -137,11 +134,12 @@ class ExactlyOnce(BoundToEngine):
             if tp not in self._open or not lane.unacked:
                 return
             through = lane.unacked[-1].offset + 1
-            acks = [ack for slot in lane.unacked for ack in slot.acks]
-            producer = self._producers[tp]
+            acks = {ack for slot in lane.unacked for ack in slot.acks}  # records share their batch's
             try:
+                producer, batches = self._producers[tp], self._producers.batches(tp)
                 try:
                     async with asyncio.timeout(self._timeout_s):
+                        await batches.flush()  # every output appended is in the producer's hands
                         await asyncio.gather(*acks)
                         await producer.send_offsets_to_transaction({tp: through}, self._group_id)
                         await producer.commit_transaction()
@@ -153,10 +151,19 @@ class ExactlyOnce(BoundToEngine):
                 # lane was revoked meanwhile: then fail() leaves the partition to its new owner).
                 await self.engine.fail(lane, through - 1, exc, "transaction of %s up to %s failed")
                 return
-            if self.engine.owns(lane):  # else revoked meanwhile: `_open` is not its any more
+            owned = self.engine.owns(lane)  # else revoked meanwhile: `_open` is not its any more
+            if owned:
                 self._open.pop(tp, None)
-        self.engine.metrics.transactions.labels("committed").inc()
-        self.engine.commit_done(lane, through)
+            self.engine.metrics.transactions.labels("committed").inc()
+            self.engine.commit_done(lane, through)
+            if not owned:
+                return  # its producer is closed, or is the new owner's
+            try:
+                await producer.begin_transaction()  # the next records' transaction
+            except Exception as exc:  # noqa: BLE001 - a producer that cannot go on is re-created
+                await self.engine.fail(lane, through, exc, "the transaction of %s after %s could not begin")
+                return
+        self.engine.publish_now(lane)  # what finished while the transaction committed
 
     # --- failures -----------------------------------------------------------------------------
 

@@ -5,12 +5,17 @@ instance could commit offsets for a partition it lost. With a transactional.id d
 input partition, the new owner's init_transactions bumps the epoch of that id: the old owner's
 producer is fenced, and its open transaction is aborted before the new owner reads offsets.
 This is the design of Kafka's EOS v1 and of its TransactionalMessageCopier.
+
+Each producer is handed out in a transaction, ready to publish into, with its batches (batches.py).
 """
 
 import asyncio
 from collections.abc import Callable, Iterable
 
 from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.errors import ProducerClosed
+
+from order_service.messaging.batches import Batches
 
 
 def transactional_id(app_id: str, tp: TopicPartition) -> str:
@@ -18,13 +23,27 @@ def transactional_id(app_id: str, tp: TopicPartition) -> str:
 
 
 class PartitionProducers:
-    def __init__(self, build: Callable[[str], AIOKafkaProducer], *, app_id: str) -> None:
+    def __init__(
+        self,
+        build: Callable[[str], AIOKafkaProducer],
+        *,
+        app_id: str,
+        topics: Iterable[str] = (),
+        linger_ms: int = 0,
+    ) -> None:
         self._build = build
         self._app_id = app_id
+        self._topics = tuple(topics)
+        self._linger_s = linger_ms / 1000
         self._producers: dict[TopicPartition, AIOKafkaProducer] = {}
+        self._batches: dict[TopicPartition, Batches] = {}
 
     def __getitem__(self, tp: TopicPartition) -> AIOKafkaProducer:
         return self._producers[tp]
+
+    def batches(self, tp: TopicPartition) -> Batches:
+        """The batches of the partition's producer (KeyError when it has none)."""
+        return self._batches[tp]
 
     def __contains__(self, tp: object) -> bool:
         return tp in self._producers
@@ -44,16 +63,26 @@ class PartitionProducers:
             await producer.start()
             # The producer id is fetched lazily; waiting for it completes the fencing now.
             await producer._txn_manager.wait_for_pid()
+            batches = Batches(producer, linger_s=self._linger_s)
+            await batches.learn(self._topics)
+            await producer.begin_transaction()
         except BaseException:
             await producer.stop()
             raise
         # Two opens of one partition at once: the later one fenced the earlier, which is closed.
         old, self._producers[tp] = self._producers.get(tp), producer
+        old_batches, self._batches[tp] = self._batches.get(tp), batches
+        if old_batches is not None:
+            await old_batches.close(ProducerClosed())
         if old is not None:
             await old.stop()
 
     async def close(self, partitions: Iterable[TopicPartition]) -> None:
-        closing = [self._producers.pop(tp) for tp in list(partitions) if tp in self._producers]
+        partitions = [tp for tp in partitions if tp in self._producers]
+        closing = [self._producers.pop(tp) for tp in partitions]
+        for tp in partitions:
+            if (batches := self._batches.pop(tp, None)) is not None:
+                await batches.close(ProducerClosed())
         await asyncio.gather(*(p.stop() for p in closing), return_exceptions=True)
 
     async def recreate(self, tp: TopicPartition) -> None:

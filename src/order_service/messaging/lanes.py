@@ -2,9 +2,8 @@
 processing, and the queues that keep their publishing and committing in offset order."""
 
 import asyncio
-import time
 from collections import deque
-from collections.abc import Awaitable, Hashable, Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -23,20 +22,16 @@ class Slot:
 
     record: InputRecord
     lane: "Lane"
-    admitted: float = field(default_factory=time.monotonic)
+    offset: int
+    admitted: float  # time.monotonic() when its batch was admitted
     # Predecessors (same key, or a null-key barrier) not finished yet, and the slots waiting on this one.
     waiting_for: int = 0
-    dependents: list["Slot"] = field(default_factory=list)
+    dependents: list["Slot"] | None = None
     outputs: Sequence[OutgoingRecord] = ()
     error: BaseException | None = None
     done: bool = False
     dropped: bool = False
-    acks: Sequence[Awaitable[Any]] = ()
-
-    @property
-    def offset(self) -> int:
-        offset: int = self.record.offset
-        return offset
+    acks: Sequence["asyncio.Future[Any]"] = ()
 
 
 @dataclass(eq=False)
@@ -54,14 +49,19 @@ class Lane:
     ordering: Ordering
     unpublished: deque[Slot] = field(default_factory=deque)
     unacked: deque[Slot] = field(default_factory=deque)
+    # How many of the first `unacked` records are known to be acknowledged (at-least-once's commit
+    # scan starts after them).
+    acked: int = 0
     # The next offset to admit; after a rewind, `resync_to` is where the next fetch must start.
     next_offset: int | None = None
     resync_to: int | None = None
     # One past the last record processed, for the gap metric (the committed side is the engine's).
     processed_through: int | None = None
     closing: bool = False
-    publishing: bool = False
-    # Held while publishing, and by a transaction commit: outputs and commits stay in order.
+    # From a failed publish or commit until the guarantee has recovered: nothing is published,
+    # committed or admitted meanwhile (the recovery fetches the partition again).
+    failing: bool = False
+    # Held by a transaction commit: nothing is published into the transaction while it commits.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _tails: dict[Hashable, Slot] = field(default_factory=dict)
     _barrier: Slot | None = None
@@ -82,9 +82,9 @@ class Lane:
     def oldest(self) -> Slot | None:
         return self.unacked[0] if self.unacked else (self.unpublished[0] if self.unpublished else None)
 
-    def admit(self, record: InputRecord) -> Slot:
-        """Queue `record`; the slot's `waiting_for` says whether it may start now."""
-        slot = Slot(record, self)
+    def admit(self, record: InputRecord, now: float) -> Slot:
+        """Queue `record`, admitted at `now` (monotonic); `waiting_for` says whether it may start now."""
+        slot = Slot(record, self, record.offset, now)
         self.unpublished.append(slot)
         self.next_offset = record.offset + 1
         self._empty.clear()
@@ -104,7 +104,10 @@ class Lane:
                 self._since_barrier = [s for s in self._since_barrier if not s.done]
                 self._prune_at = 64 + 2 * len(self._since_barrier)
         for predecessor in before:
-            predecessor.dependents.append(slot)
+            if predecessor.dependents is None:
+                predecessor.dependents = [slot]
+            else:
+                predecessor.dependents.append(slot)
         slot.waiting_for = len(before)
         return slot
 
@@ -116,11 +119,12 @@ class Lane:
             if self._tails.get(chain) is slot:
                 del self._tails[chain]
         ready = []
-        for dependent in slot.dependents:
-            dependent.waiting_for -= 1
-            if dependent.waiting_for == 0:
-                ready.append(dependent)
-        slot.dependents = []
+        if slot.dependents is not None:
+            for dependent in slot.dependents:
+                dependent.waiting_for -= 1
+                if dependent.waiting_for == 0:
+                    ready.append(dependent)
+            slot.dependents = None
         offset = slot.offset + 1
         if not slot.dropped and (self.processed_through is None or offset > self.processed_through):
             self.processed_through = offset
@@ -132,7 +136,7 @@ class Lane:
             return self.unpublished[0]
         return None
 
-    def published(self, slot: Slot, acks: Sequence[Awaitable[Any]]) -> None:
+    def published(self, slot: Slot, acks: Sequence["asyncio.Future[Any]"]) -> None:
         assert self.unpublished[0] is slot
         self.unpublished.popleft()
         slot.acks = acks
@@ -143,6 +147,7 @@ class Lane:
         gone = []
         while self.unacked and self.unacked[0].offset < offset:
             gone.append(self.unacked.popleft())
+        self.acked = max(0, self.acked - len(gone))
         self._check_empty()
         return gone
 
@@ -157,6 +162,7 @@ class Lane:
             slot.dropped = True
         self.unacked = deque(s for s in self.unacked if not s.dropped)
         self.unpublished = deque(s for s in self.unpublished if not s.dropped)
+        self.acked = min(self.acked, len(self.unacked))
         if dropped:
             self.next_offset = min(s.offset for s in dropped)
         self._check_empty()

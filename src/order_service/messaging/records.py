@@ -1,6 +1,7 @@
 """The records the delivery layer consumes and produces."""
 
-from collections.abc import Awaitable, Callable, Sequence
+import asyncio
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
@@ -22,12 +23,12 @@ class OutgoingRecord:
 
 # aiokafka ships no type information, so its records are untyped here.
 InputRecord: TypeAlias = ConsumerRecord
-RecordHandler = Callable[[InputRecord], Awaitable[Sequence[OutgoingRecord]]]
+RecordHandler = Callable[[InputRecord], Coroutine[Any, Any, Sequence[OutgoingRecord]]]
 
 
 class RecordSink(Protocol):
-    async def send(self, record: OutgoingRecord) -> "Awaitable[Any]":
-        """Hand a record to the producer; the returned awaitable resolves once the broker acks it."""
+    def send(self, record: OutgoingRecord) -> "asyncio.Future[Any]":
+        """Hand a record to the producer now; the future resolves once the broker acks it."""
         ...
 
 
@@ -35,12 +36,18 @@ def partition_of(record: InputRecord) -> TopicPartition:
     return TopicPartition(record.topic, record.partition)
 
 
-def group_by_partition(records: Sequence[InputRecord]) -> dict[TopicPartition, list[InputRecord]]:
-    """Records per partition, each list in offset order as fetched."""
-    grouped: dict[TopicPartition, list[InputRecord]] = {}
-    for record in records:
-        grouped.setdefault(partition_of(record), []).append(record)
-    return grouped
+def runs_by_partition(records: Sequence[InputRecord]) -> Iterator[tuple[TopicPartition, list[InputRecord]]]:
+    """The records of each partition in offset order as fetched; a fetch lists them partition by
+    partition, so this takes runs of one partition rather than a dict lookup per record."""
+    start = 0
+    while start < len(records):
+        first = records[start]
+        topic, partition = first.topic, first.partition
+        end = start + 1
+        while end < len(records) and records[end].partition == partition and records[end].topic == topic:
+            end += 1
+        yield TopicPartition(topic, partition), list(records[start:end])
+        start = end
 
 
 class DeliveryPipeline(Protocol):

@@ -90,6 +90,10 @@ class TopicSettings(BaseModel):
     replication_factor: Positive = 1
     create: bool = True
 
+    def written(self, *, retry_topic: bool) -> list[str]:
+        """The topics the service publishes to."""
+        return [self.output, self.dead_letter, *([self.retry] if retry_topic else [])]
+
 
 class ConsumerSettings(BaseModel):
     group_id: str = Field("order-service", min_length=1)
@@ -174,6 +178,14 @@ class ProcessingSettings(BaseModel):
     max_buffered_per_partition: Annotated[int, Field(gt=0, le=1_000_000)] = 2_000
     # How long a rebalance waits for the revoked partitions' records to be committed.
     drain_timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
+
+    def awaits(self) -> bool:
+        """Whether the processor is async (`async def`, or an object whose `__call__` is): its records
+        run in tasks. A plain one runs in the engine's own turn, without a task switch."""
+        processor = self.processor
+        return inspect.iscoroutinefunction(processor) or inspect.iscoroutinefunction(
+            getattr(processor, "__call__", None)  # noqa: B004 - an instance with an async __call__
+        )
 
 
 class DeliverySettings(BaseModel):
