@@ -1,6 +1,5 @@
 """The order use case: decode OrderCreated, apply the rules, publish OrderProcessed; its channels."""
 
-import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -8,13 +7,13 @@ from typing import Any
 from aiokafka import ConsumerRebalanceListener
 from faststream.kafka import KafkaRouter
 from faststream.middlewares import AckPolicy
-from prometheus_client import Counter
 
 from order_service.adapters.logs import current_order_id
 from order_service.domain.events import OrderCreated, OrderProcessed
 from order_service.domain.rules import OrderPolicy
 from order_service.messaging.faststream_batch import decode_raw_batch, parse_raw_batch
 from order_service.messaging.json_handler import JsonHandler
+from order_service.messaging.metrics import Tally
 from order_service.messaging.records import InputRecord, OutgoingRecord, RecordHandler
 from order_service.settings import ConsumerSettings, OrderSettings, ProcessingSettings, TopicSettings
 
@@ -22,25 +21,41 @@ logger = logging.getLogger(__name__)
 
 
 def order_handler(
-    processing: ProcessingSettings, orders: OrderSettings, *, output_topic: str, outcomes: Counter
+    processing: ProcessingSettings, orders: OrderSettings, *, output_topic: str, outcomes: Tally
 ) -> RecordHandler:
     """Decode OrderCreated, apply the rules, encode OrderProcessed keyed by order id."""
     policy = OrderPolicy(
         accepted_currencies=orders.accepted_currencies, default_currency=orders.default_currency
     )
     rules = processing.processor
-    counted = {status: outcomes.labels(status) for status in ("processed", "rejected")}
+    count = outcomes.inc
 
-    async def process(order: OrderCreated) -> OrderProcessed:
-        current_order_id.set(order.order_id)
-        outcome = rules(order, policy)  # a plain function returns it, an async one a coroutine of it
-        result: OrderProcessed = await outcome if inspect.isawaitable(outcome) else outcome
-        counted[result.status].inc()
+    def accounted(result: object) -> OrderProcessed:
+        if type(result) is not OrderProcessed and not isinstance(result, OrderProcessed):
+            raise TypeError(f"the processor returned {type(result).__name__}, not an OrderProcessed")
+        count(result.status)
         if result.status == "rejected":
             logger.info("order rejected: %s", result.reason)
         else:
             logger.debug("order processed")
         return result
+
+    # A plain processor runs in the engine's own turn (nothing here waits); an async one is awaited.
+    process: Callable[[OrderCreated], OrderProcessed] | Callable[[OrderCreated], Awaitable[OrderProcessed]]
+    if processing.awaits():
+
+        async def process_async(order: OrderCreated) -> OrderProcessed:
+            current_order_id.set(order.order_id)
+            return accounted(await rules(order, policy))
+
+        process = process_async
+    else:
+
+        def process_plain(order: OrderCreated) -> OrderProcessed:
+            current_order_id.set(order.order_id)
+            return accounted(rules(order, policy))
+
+        process = process_plain
 
     decode_and_process = JsonHandler(
         input_model=OrderCreated,

@@ -3,10 +3,10 @@
 import functools
 
 from aiokafka import TopicPartition
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Histogram
 
 from order_service.messaging.health import GroupMembership
-from order_service.messaging.metrics import Flow, PartitionFlow, PipelineMetrics
+from order_service.messaging.metrics import Distribution, Flow, PartitionFlow, PipelineMetrics, Tally
 from tests.support.fakes import FakeConsumer, sample
 
 GROUP = "g"
@@ -79,3 +79,28 @@ def test_the_flow_of_each_group_is_collected_per_partition_at_scrape_time() -> N
     flow = Flow(in_flight=0)  # read again at the next scrape: the partition is gone
     assert sample(registry, "t_records_in_flight", group=GROUP) == 0
     assert sample(registry, "t_buffered_records", **labels) is None
+
+
+def test_a_tally_is_a_counter_per_label_with_every_known_label_from_the_start() -> None:
+    registry = CollectorRegistry()
+    tally = Tally("t_orders", "Orders", "status", ("processed", "rejected"), registry)
+    assert sample(registry, "t_orders_total", status="rejected") == 0
+    for status in ("processed", "processed", "other"):
+        tally.inc(status)
+    assert sample(registry, "t_orders_total", status="processed") == 2
+    assert sample(registry, "t_orders_total", status="other") == 1
+
+
+def test_a_distribution_is_a_histogram_as_prometheus_client_writes_one() -> None:
+    ours, theirs = CollectorRegistry(), CollectorRegistry()
+    distribution = Distribution("t_latency_seconds", "Latency", (0.01, 1, 5), ours)
+    histogram = Histogram("t_latency_seconds", "Latency", buckets=(0.01, 1, 5), registry=theirs)
+    for value in (0.0, 0.01, 0.5, 1.0, 3, 7, 100):
+        distribution.observe(value)
+        histogram.observe(value)
+    for le in ("0.01", "1.0", "5.0", "+Inf"):
+        assert sample(ours, "t_latency_seconds_bucket", le=le) == sample(
+            theirs, "t_latency_seconds_bucket", le=le
+        )
+    assert sample(ours, "t_latency_seconds_count") == 7
+    assert sample(ours, "t_latency_seconds_sum") == sample(theirs, "t_latency_seconds_sum")

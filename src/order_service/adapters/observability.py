@@ -7,16 +7,16 @@ from typing import Any
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
-from prometheus_client import CollectorRegistry, Counter, make_asgi_app
+from prometheus_client import CollectorRegistry, make_asgi_app
 
-from order_service.messaging.metrics import PipelineMetrics
+from order_service.messaging.metrics import PipelineMetrics, Tally
 
 
 @dataclass
 class Observability:
     registry: CollectorRegistry
     metrics: PipelineMetrics
-    orders: Counter
+    orders: Tally
     tracer_provider: TracerProvider | None
 
     def metrics_route(self) -> tuple[str, Any]:
@@ -50,8 +50,12 @@ def build_observability(
     return Observability(
         registry=registry,
         metrics=PipelineMetrics(registry, "order_service"),
-        orders=Counter(
-            "orders_processed", "Orders by outcome", ["status"], namespace="order_service", registry=registry
+        orders=Tally(
+            "order_service_orders_processed",
+            "Orders by outcome",
+            "status",
+            ("processed", "rejected"),
+            registry,
         ),
         tracer_provider=tracer_provider or tracer_provider_for(exporter_name),
     )

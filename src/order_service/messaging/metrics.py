@@ -1,13 +1,19 @@
 """Prometheus metrics of the delivery engine: throughput, failures, latency, lag, flow, rebalances."""
 
+import bisect
+import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString as _untyped_go_string
 
+# Bucket bounds as prometheus_client writes them ("1.0", not "1"): the same series as its Histogram.
+go_string = cast(Callable[[float], str], _untyped_go_string)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000)
 
@@ -49,12 +55,11 @@ class PipelineMetrics:
             registry=registry,
             buckets=BATCH_BUCKETS,
         )
-        self.end_to_end = Histogram(
-            "end_to_end_latency_seconds",
+        self.end_to_end = Distribution(
+            f"{namespace}_end_to_end_latency_seconds",
             "Commit time minus the input record's timestamp",
-            namespace=namespace,
-            registry=registry,
-            buckets=LATENCY_BUCKETS,
+            LATENCY_BUCKETS,
+            registry,
         )
         self._lag = LagCollector(namespace)
         registry.register(self._lag)
@@ -90,6 +95,50 @@ class PipelineMetrics:
         """The high watermark of the last fetch, or the end offset read at assignment."""
         end: int | None = consumer.highwater(tp)
         return end if end is not None else self._lag.ends.get(tp)
+
+
+class Tally(Collector):
+    """A counter with one label for the hot path, counted once per record: plain ints, no lock
+    (the event loop is its only writer), exported as a counter at scrape time."""
+
+    def __init__(
+        self, name: str, doc: str, label: str, values: Sequence[str], registry: CollectorRegistry
+    ) -> None:
+        self._name, self._doc, self._label = name, doc, label
+        self.counts: dict[str, int] = dict.fromkeys(values, 0)
+        registry.register(self)
+
+    def inc(self, value: str) -> None:
+        self.counts[value] = self.counts.get(value, 0) + 1
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(self._name, self._doc, labels=[self._label])
+        for value, count in list(self.counts.items()):
+            family.add_metric([value], count)
+        yield family
+
+
+class Distribution(Collector):
+    """A histogram for the hot path, observed once per record: bucket counts in a plain list, no
+    lock (the event loop is its only writer), exported as a histogram at scrape time."""
+
+    def __init__(self, name: str, doc: str, buckets: Sequence[float], registry: CollectorRegistry) -> None:
+        self._name, self._doc = name, doc
+        self._bounds = sorted(buckets)
+        self._counts = [0] * (len(self._bounds) + 1)  # the last one: above every bound (+Inf)
+        self._sum = 0.0
+        registry.register(self)
+
+    def observe(self, value: float) -> None:
+        self._counts[bisect.bisect_left(self._bounds, value)] += 1
+        self._sum += value
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        cumulative = list(itertools.accumulate(self._counts))
+        buckets = [(go_string(b), c) for b, c in zip(self._bounds, cumulative, strict=False)]
+        family = HistogramMetricFamily(self._name, self._doc)
+        family.add_metric([], [*buckets, ("+Inf", cumulative[-1])], self._sum)
+        yield family
 
 
 class LagCollector(Collector):

@@ -1,6 +1,7 @@
 """Retries: blocking retries with backoff, and an optional delayed retry topic."""
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -92,8 +93,23 @@ INPUT_OFFSET = "input.offset"
 INPUT_VIA = "input.via"
 
 
+@functools.lru_cache(maxsize=4096)
+def _text(value: str | int) -> bytes:
+    """A topic's or partition's header value, made once."""
+    return str(value).encode()
+
+
 def provenance(record: InputRecord) -> Headers:
     """The `input.*` headers of an output of `record`: its origin, through any retry hops."""
+    for name, _ in record.headers:
+        if name == ORIGINAL_TOPIC:
+            break
+    else:  # never on the retry topic: the record is its own origin (every record but retried ones)
+        return [
+            (INPUT_TOPIC, _text(record.topic)),
+            (INPUT_PARTITION, _text(record.partition)),
+            (INPUT_OFFSET, str(record.offset).encode()),
+        ]
     first = origin(record)
     headers: Headers = [
         (INPUT_TOPIC, first.topic.encode()),
