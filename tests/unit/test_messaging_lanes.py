@@ -139,3 +139,17 @@ def test_records_finished_since_the_last_barrier_are_not_kept() -> None:
     (barrier,) = admit(chains, None)
     assert barrier.waiting_for == 1
     assert chains.finish(stuck) == [barrier]
+
+
+def test_a_record_admitted_running_joins_its_key_only_if_it_waits() -> None:
+    chains = lane()
+    a0 = chains.admit(record(TP0.topic, TP0.partition, 0, key=b"a"), 0.0, running=True)
+    chains.finish(a0)  # done at once: nobody had to wait for it
+    a1 = chains.admit(record(TP0.topic, TP0.partition, 1, key=b"a"), 0.0, running=True)
+    assert (a0.waiting_for, a1.waiting_for) == (0, 0)
+
+    chains.hold(a1)  # it waits (a retry's sleep): the next record of its key waits for it
+    a2 = chains.admit(record(TP0.topic, TP0.partition, 2, key=b"a"), 0.0, running=True)
+    b3 = chains.admit(record(TP0.topic, TP0.partition, 3, key=b"b"), 0.0, running=True)
+    assert (a2.waiting_for, b3.waiting_for) == (1, 0)
+    assert chains.finish(a1) == [a2]

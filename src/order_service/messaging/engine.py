@@ -220,11 +220,12 @@ class DeliveryEngine:
         turn_ends = time.perf_counter() + _EAGER_TURN_S
         cap = self.settings.max_in_flight
         for record in records:
-            slot = lane.admit(record, now)
+            slot = lane.admit(record, now, running=True)
             if slot.waiting_for == 0:
                 if self.busy < cap and not self._ready:
                     self._run_now(slot)
                 else:
+                    lane.hold(slot)
                     self._push(slot)
             if time.perf_counter() >= turn_ends:
                 self._publish(lane)
@@ -384,6 +385,7 @@ class DeliveryEngine:
         except Exception as exc:  # noqa: BLE001 - the handler routes failures; this is a defect
             slot.error = exc
         else:
+            slot.lane.hold(slot)  # later records of its key wait for it now
             self.busy += 1
             task = asyncio.get_running_loop().create_task(_go_on(coroutine, waiting_on))
             self._tasks.add(task)

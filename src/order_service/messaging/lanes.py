@@ -82,27 +82,32 @@ class Lane:
     def oldest(self) -> Slot | None:
         return self.unacked[0] if self.unacked else (self.unpublished[0] if self.unpublished else None)
 
-    def admit(self, record: InputRecord, now: float) -> Slot:
-        """Queue `record`, admitted at `now` (monotonic); `waiting_for` says whether it may start now."""
+    def admit(self, record: InputRecord, now: float, *, running: bool = False) -> Slot:
+        """Queue `record`, admitted at `now` (monotonic); `waiting_for` says whether it may start now.
+
+        `running`: the caller runs the record at once if it may start (an eager engine). It then
+        joins its key's chain only if it has to wait for something (`hold`): a record that is done
+        before the next one is admitted holds no one up.
+        """
         slot = Slot(record, self, record.offset, now)
         self.unpublished.append(slot)
         self.next_offset = record.offset + 1
         self._empty.clear()
+        barrier = self._barrier
         if record.key is None:
             before = [s for s in self._since_barrier if not s.done]
-            if self._barrier is not None and not self._barrier.done:
-                before.append(self._barrier)
+            if barrier is not None and not barrier.done:
+                before.append(barrier)
             self._barrier, self._since_barrier = slot, []
         else:
             chain: Hashable = record.key if self.ordering == "key" else _WHOLE_PARTITION
-            before = [tail] if (tail := self._tails.get(chain)) is not None and not tail.done else []
-            if self._barrier is not None and not self._barrier.done:
-                before.append(self._barrier)
-            self._tails[chain] = slot
-            self._since_barrier.append(slot)
-            if len(self._since_barrier) >= self._prune_at:  # amortised: keep only unfinished ones
-                self._since_barrier = [s for s in self._since_barrier if not s.done]
-                self._prune_at = 64 + 2 * len(self._since_barrier)
+            tail = self._tails.get(chain)
+            before = [tail] if tail is not None and not tail.done else []
+            if barrier is not None and not barrier.done:
+                before.append(barrier)
+            if running and not before:
+                return slot
+            self._join(chain, slot)
         for predecessor in before:
             if predecessor.dependents is None:
                 predecessor.dependents = [slot]
@@ -110,6 +115,18 @@ class Lane:
                 predecessor.dependents.append(slot)
         slot.waiting_for = len(before)
         return slot
+
+    def hold(self, slot: Slot) -> None:
+        """`slot`, admitted `running`, waits after all: later records of its key wait for it."""
+        if slot.record.key is not None:
+            self._join(slot.record.key if self.ordering == "key" else _WHOLE_PARTITION, slot)
+
+    def _join(self, chain: Hashable, slot: Slot) -> None:
+        self._tails[chain] = slot
+        self._since_barrier.append(slot)
+        if len(self._since_barrier) >= self._prune_at:  # amortised: keep only unfinished ones
+            self._since_barrier = [s for s in self._since_barrier if not s.done]
+            self._prune_at = 64 + 2 * len(self._since_barrier)
 
     def finish(self, slot: Slot) -> list[Slot]:
         """Mark `slot` processed; returns the slots it was the last predecessor of."""
