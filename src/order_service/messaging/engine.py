@@ -213,6 +213,8 @@ class DeliveryEngine:
                 self._gate.hold(self.pauses.view("delay"), held)  # type: ignore[union-attr]
                 lane.next_offset = lane.resync_to = held.offset
             self._limit(lane)
+        if self.settings.eager:
+            current_record.set(None)  # the caller's own log lines are about no record
 
     async def _admit_eagerly(self, lane: Lane, records: list[InputRecord], now: float) -> bool:
         """Admit and run `records`, publishing as they finish; False when the lane stopped taking
