@@ -9,9 +9,8 @@ LATENCIES_MS = (0, 1, 10, 100)
 KEYS = 1_000
 # The cap of order-service `key` at 100 ms, which issue 12 lets that run raise: 5,000 records/s
 # for 100 ms each is 500 calls in flight at least. The cap also sets the instance's buffer
-# (4 x the cap): at 2,000, 8,000 records over 1,000 keys, and a key with a long queue holds up its
-# partition's window. One-off runs, 50,000 orders: 2,000 -> 4,220/s, 4,000 -> 5,001/s,
-# 8,000 -> 4,806/s (one core busy either way).
+# (4 x the cap). One-off runs, 50,000 orders, after the engine's batches (2026-12-06):
+# 1,000 (the default) -> 6,208/s, 2,000 -> 5,824/s, 4,000 -> 6,947/s.
 KEY_MAX_IN_FLIGHT_100MS = 4_000
 # Each run gets about SECONDS of work at the rate expected of it on the 2-core bench machine, in
 # records/s at 0, 1, 10 and 100 ms. The full size is for make bench's default record count;
@@ -20,8 +19,8 @@ SECONDS = 10
 FULL_AT_RECORDS = 200_000
 MIN_RECORDS = 100
 EXPECTED_RPS = {
-    "key": (6_000, 6_000, 6_000, 5_000),
-    "partition": (6_000, 2_500, 450, 55),
+    "key": (14_000, 13_000, 13_000, 7_000),
+    "partition": (11_000, 3_800, 530, 52),
     "faststream-max-workers": (900, 1_200, 400, 50),
     "pyrallel-key": (1_000, 1_000, 1_000, 1_000),
     "seed-naive": (700, 400, 80, 9),
