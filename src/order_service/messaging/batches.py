@@ -21,8 +21,9 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError, ProducerClosed, UnknownTopicOrPartitionError
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
+from murmurhash2 import murmurhash2
 
-from order_service.messaging.partitioner import murmur2
+from order_service.messaging.partitioner import SEED
 from order_service.messaging.records import OutgoingRecord
 
 _estimate = DefaultRecordBatchBuilder.estimate_size_in_bytes
@@ -109,7 +110,7 @@ class Batches:
         if key is None:
             partition = random.choice(partitions)
         else:
-            partition = partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
+            partition = partitions[(murmurhash2(key, SEED) & 0x7FFFFFFF) % len(partitions)]
         queue = self._open[topic].get(partition)
         if queue:
             batch = queue[-1]

@@ -1,40 +1,23 @@
-"""Kafka's default key partitioning (murmur2, as the Java client), in fewer Python operations.
+"""Kafka's default key partitioning: murmur2 of the key, as the Java client computes it.
 
-aiokafka's own murmur2 masks every intermediate value byte by byte; it was 13% of the service's
-CPU time in profiles. This one reads the 4-byte words in one struct call. Same results: the unit
-tests compare both on random keys.
+`murmurhash2` (a compiled MurmurHash2 with Kafka's seed) costs 0.25 µs a key; the service's own
+Python version, which it replaces, cost 2.2 µs, about 5 % of an order's CPU. The unit tests compare
+it with aiokafka's reference implementation on random keys of every length and with the Java
+client's test vectors.
 """
 
 import random
-import struct
 from collections.abc import Sequence
-from functools import lru_cache
 
-M = 0x5BD1E995
-MASK = 0xFFFFFFFF
+from murmurhash2 import murmurhash2
 
-
-@lru_cache(maxsize=256)
-def _words(count: int) -> struct.Struct:
-    return struct.Struct(f"<{count}I")
+# The seed of Kafka's murmur2 (org.apache.kafka.common.utils.Utils.murmur2).
+SEED = 0x9747B28C
 
 
 def murmur2(data: bytes) -> int:
-    length = len(data)
-    h = (0x9747B28C ^ length) & MASK
-    for k in _words(length >> 2).unpack_from(data):
-        k = (k * M) & MASK
-        k = ((k ^ (k >> 24)) * M) & MASK
-        h = ((h * M) & MASK) ^ k
-    tail, i = length & 3, length & ~3
-    if tail >= 3:
-        h ^= data[i + 2] << 16
-    if tail >= 2:
-        h ^= data[i + 1] << 8
-    if tail >= 1:
-        h = ((h ^ data[i]) * M) & MASK
-    h = ((h ^ (h >> 13)) * M) & MASK
-    return h ^ (h >> 15)
+    """The unsigned 32-bit murmur2 of `data`."""
+    return murmurhash2(data, SEED)
 
 
 class Murmur2Partitioner:
