@@ -2,6 +2,7 @@
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import ConsumerRebalanceListener
@@ -14,7 +15,7 @@ from order_service.domain.rules import OrderPolicy
 from order_service.messaging.faststream_batch import decode_raw_batch, parse_raw_batch
 from order_service.messaging.json_handler import JsonHandler
 from order_service.messaging.metrics import Tally
-from order_service.messaging.records import InputRecord, OutgoingRecord, RecordHandler
+from order_service.messaging.records import InputRecord, OutgoingRecord
 from order_service.settings import ConsumerSettings, OrderSettings, ProcessingSettings, TopicSettings
 
 logger = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 def order_handler(
     processing: ProcessingSettings, orders: OrderSettings, *, output_topic: str, outcomes: Tally
-) -> RecordHandler:
+) -> "OrderHandler":
     """Decode OrderCreated, apply the rules, encode OrderProcessed keyed by order id."""
     policy = OrderPolicy(
         accepted_currencies=orders.accepted_currencies, default_currency=orders.default_currency
@@ -65,11 +66,22 @@ def order_handler(
         max_value_bytes=processing.max_record_bytes,
     )
 
-    async def handle(record: InputRecord) -> Sequence[OutgoingRecord]:
-        current_order_id.set(None)  # until this record's order is decoded
-        return await decode_and_process(record)
+    return OrderHandler(decode_and_process)
 
-    return handle
+
+@dataclass(frozen=True, slots=True)
+class OrderHandler:
+    """Decode, process and encode one record (`ImmediateHandler`: `now` for a plain processor)."""
+
+    decode_and_process: JsonHandler[OrderCreated, OrderProcessed]
+
+    async def __call__(self, record: InputRecord) -> Sequence[OutgoingRecord]:
+        current_order_id.set(None)  # until this record's order is decoded
+        return await self.decode_and_process(record)
+
+    def now(self, record: InputRecord) -> Sequence[OutgoingRecord]:
+        current_order_id.set(None)
+        return self.decode_and_process.now(record)
 
 
 def document_outputs(router: KafkaRouter, topics: TopicSettings, *, retry_topic: bool) -> None:

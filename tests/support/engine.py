@@ -6,7 +6,7 @@ The engine works in background tasks (`process` only admits a batch): tests wait
 """
 
 import asyncio
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,7 @@ from order_service.messaging.engine import DeliveryEngine, EngineSettings, Guara
 from order_service.messaging.exactly_once import ExactlyOnce
 from order_service.messaging.exactly_once_producers import PartitionProducers, transactional_id
 from order_service.messaging.metrics import PipelineMetrics
-from order_service.messaging.records import OutgoingRecord, RecordHandler
+from order_service.messaging.records import OutgoingRecord, RecordHandler, Waits
 from order_service.messaging.retry import DelayGate
 from tests.support.fakes import FakeConsumer, FakeKafka, FakeProducer, FakeSink, record, sample
 
@@ -46,9 +46,39 @@ def outputs_of(tp: TopicPartition, values: Iterable[bytes | None]) -> list[bytes
     return [v for v in values if v is not None and v.startswith(prefix)]
 
 
-async def echo(rec: Any) -> Sequence[OutgoingRecord]:
-    """One output per input, on `out`, keyed like the input, its value naming the input."""
-    return [OutgoingRecord(topic="out", key=rec.key, value=rec.value, headers=[("n", b"1")])]
+class Echo:
+    """One output per input, on `out`, keyed like the input, its value naming the input; an
+    ImmediateHandler (its `now` is what an eager engine calls)."""
+
+    async def __call__(self, rec: Any) -> Sequence[OutgoingRecord]:
+        return self.now(rec)
+
+    def now(self, rec: Any) -> Sequence[OutgoingRecord]:
+        return [OutgoingRecord(topic="out", key=rec.key, value=rec.value, headers=[("n", b"1")])]
+
+
+echo = Echo()
+
+
+class Immediate:
+    """A test's async handler that never waits, given the `now` of an ImmediateHandler: it runs the
+    coroutine to its end in the caller (and fails loudly if the coroutine does wait)."""
+
+    def __init__(self, handler: RecordHandler) -> None:
+        self._handler = handler
+
+    def __call__(self, rec: Any) -> Coroutine[Any, Any, Sequence[OutgoingRecord]]:
+        return self._handler(rec)
+
+    def now(self, rec: Any) -> Sequence[OutgoingRecord]:
+        coroutine = self._handler(rec)
+        try:
+            coroutine.send(None)
+        except StopIteration as done:
+            outputs: Sequence[OutgoingRecord] = done.value
+            return outputs
+        coroutine.close()
+        raise AssertionError("this test handler waits: give it a `now` that raises Waits")
 
 
 class Work:
@@ -78,6 +108,20 @@ class Work:
 
     def running(self) -> int:
         return len(self._running)
+
+    def now(self, rec: Any) -> Sequence[OutgoingRecord]:
+        """An eager engine's call: a record told to wait, or paused, goes on in a task (Waits)."""
+        if rec.value in self._holds or self.pause_s:
+            raise Waits(self(rec))
+        self.started.append(rec.value)
+        self.most_at_once = max(self.most_at_once, len(self._running) + 1)
+        self.most_of_one_key = max(
+            self.most_of_one_key, 1 + sum(1 for r in self._running if r.key == rec.key)
+        )
+        self.finished.append(rec.value)
+        if (error := self._failures.pop(rec.value, None)) is not None:
+            raise error
+        return echo.now(rec)
 
     async def __call__(self, rec: Any) -> Sequence[OutgoingRecord]:
         self.started.append(rec.value)
@@ -219,6 +263,8 @@ class Engines:
     ) -> tuple[DeliveryEngine, CollectorRegistry]:
         registry = CollectorRegistry()
         metrics = PipelineMetrics(registry, "t")
+        if self.eager and not hasattr(handler, "now"):
+            handler = Immediate(handler)
         engine = DeliveryEngine(
             handler,
             guarantee,

@@ -1,4 +1,8 @@
-"""Dead-letter routing: what reaches the DLQ (or the retry topic), with which envelope and metrics."""
+"""Dead-letter routing: what reaches the DLQ (or the retry topic), with which envelope and metrics.
+
+Every test runs through both ways in: the guard's coroutine (workers), and its `now` (an eager
+engine), where a blocking retry raises `Waits` and the rest is awaited.
+"""
 
 import time
 from collections.abc import Sequence
@@ -14,7 +18,7 @@ from order_service.messaging.dead_letter import DeadLetterGuard
 from order_service.messaging.envelope import original_headers, read_envelope
 from order_service.messaging.errors import DeserializationError, ErrorCategory, classify
 from order_service.messaging.metrics import PipelineMetrics
-from order_service.messaging.records import OutgoingRecord
+from order_service.messaging.records import OutgoingRecord, Waits
 from order_service.messaging.retry import (
     ATTEMPTS,
     DUE_AT,
@@ -33,6 +37,7 @@ DLQ = "in.dlq"
 NO_RETRY = RetryPolicy(attempts=1)
 RETRY = "in.retry"
 GROUP = "g"
+HOW = "awaited"  # set per test by the `entry` fixture
 
 
 class Amount(BaseModel):
@@ -47,10 +52,37 @@ class Failing:
         self.calls = 0
 
     async def __call__(self, rec: Any) -> Sequence[OutgoingRecord]:
+        return self.now(rec)
+
+    def now(self, rec: Any) -> Sequence[OutgoingRecord]:
         self.calls += 1
         if self._errors:
             raise self._errors.pop(0)
         return [OutgoingRecord(topic="out", key=rec.key, value=rec.value)]
+
+
+class Entry:
+    """The guard, called the way the test's parameter says: awaited, or `now` (and on `Waits`, its rest)."""
+
+    def __init__(self, guard: DeadLetterGuard, how: str) -> None:
+        self.guard, self.how = guard, how
+        self.waited = 0
+
+    async def __call__(self, rec: Any) -> Sequence[OutgoingRecord]:
+        if self.how == "awaited":
+            return await self.guard(rec)
+        try:
+            return self.guard.now(rec)
+        except Waits as waits:
+            self.waited += 1
+            return await waits.rest
+
+
+@pytest.fixture(autouse=True, params=["awaited", "now"])
+def entry(request: pytest.FixtureRequest) -> str:
+    global HOW
+    HOW = str(request.param)
+    return HOW
 
 
 class Sleeps:
@@ -83,8 +115,8 @@ def middleware(
     retry_topic: RetryTopic | None = None,
     secrets: Sequence[str] = (),
     max_message_chars: int = 512,
-) -> DeadLetterGuard:
-    return DeadLetterGuard(
+) -> Entry:
+    guard = DeadLetterGuard(
         handler,
         topic=DLQ,
         group_id=GROUP,
@@ -94,6 +126,7 @@ def middleware(
         secrets=secrets,
         max_message_chars=max_message_chars,
     )
+    return Entry(guard, HOW)
 
 
 def dead_lettered(registry: CollectorRegistry, category: str) -> float | None:
@@ -325,3 +358,24 @@ async def test_a_permanent_error_on_the_retry_topic_counts_earlier_attempts(
     envelope = read_envelope(letter.headers)
     assert (envelope["dlq.error.category"], envelope["dlq.attempts"]) == ("processing", "2")
     assert envelope["dlq.original.offset"] == "42"
+
+
+async def test_now_waits_only_for_a_blocking_retry(
+    registry: CollectorRegistry, sleeps: Sleeps, entry: str
+) -> None:
+    """`now` goes on in `Waits` only when a transient failure is retried in place; with no blocking
+    retries left, or a permanent error, it routes the record at once."""
+    retry = RetryPolicy(attempts=2, backoff_ms=1)
+    retrying = middleware(Failing(TransientError("busy")), CollectorRegistry(), retry=retry)
+    no_retry = middleware(Failing(TransientError("busy")), CollectorRegistry())
+    permanent = middleware(Failing(ValueError("bad")), CollectorRegistry(), retry=retry)
+
+    [out] = await retrying(input_record())
+    [exhausted] = await no_retry(input_record())
+    [dead] = await permanent(input_record())
+
+    assert out.topic == "out"
+    assert read_envelope(exhausted.headers)["dlq.error.category"] == "retries_exhausted"
+    assert read_envelope(dead.headers)["dlq.error.category"] == "processing"
+    waited = [retrying.waited, no_retry.waited, permanent.waited]
+    assert waited == ([1, 0, 0] if entry == "now" else [0, 0, 0])

@@ -161,7 +161,7 @@ async def test_an_eager_record_that_waits_goes_on_in_a_task_and_holds_only_its_k
 
     # 1 waits in a task of its own; 2 (same key) waits for it; 0 and 3 are done, 3 waits to publish.
     assert work.finished == [value(TP0, 0), value(TP0, 3)]
-    assert work.running() == 1
+    await wait_until(lambda: work.running() == 1, what="1 in its task")
     assert rig.outputs(TP0) == [value(TP0, 0)]
     assert rig.metric("records_in_flight", group="g") == 1
 

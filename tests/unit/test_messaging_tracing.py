@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 from typing import Any
 
+import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -16,21 +17,32 @@ TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
 
 
-async def outputs(rec: Any) -> Sequence[OutgoingRecord]:
-    return [
-        OutgoingRecord("out", b"v", b"k", headers=[("traceparent", b"stale"), ("keep", b"1")]),
-        OutgoingRecord("out.dlq", b"v", b"k"),
-    ]
+class Outputs:
+    """Two outputs, one with a stale traceparent; awaited or made `now` (ImmediateHandler)."""
+
+    async def __call__(self, rec: Any) -> Sequence[OutgoingRecord]:
+        return self.now(rec)
+
+    def now(self, rec: Any) -> Sequence[OutgoingRecord]:
+        return [
+            OutgoingRecord("out", b"v", b"k", headers=[("traceparent", b"stale"), ("keep", b"1")]),
+            OutgoingRecord("out.dlq", b"v", b"k"),
+        ]
 
 
-async def test_the_handler_runs_in_a_span_of_the_input_trace_and_outputs_carry_it() -> None:
+outputs = Outputs()
+
+
+@pytest.mark.parametrize("how", ["awaited", "now"])
+async def test_the_handler_runs_in_a_span_of_the_input_trace_and_outputs_carry_it(how: str) -> None:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     middleware = RecordTracing(outputs, provider.get_tracer("test"))
     traceparent = f"00-{TRACE_ID}-{PARENT_ID}-01".encode()
+    traced = record("in", 2, 40, headers=[("traceparent", traceparent)])
 
-    outs = await middleware(record("in", 2, 40, headers=[("traceparent", traceparent)]))
+    outs = await middleware(traced) if how == "awaited" else middleware.now(traced)
 
     [span] = exporter.get_finished_spans()
     assert span.name == "in process"

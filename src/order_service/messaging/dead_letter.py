@@ -5,11 +5,18 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import KW_ONLY, dataclass
+from typing import cast
 
 from order_service.messaging.envelope import Failure, dead_letter
 from order_service.messaging.errors import ErrorCategory, classify, safe_message
 from order_service.messaging.metrics import PipelineMetrics
-from order_service.messaging.records import InputRecord, OutgoingRecord, RecordHandler
+from order_service.messaging.records import (
+    ImmediateHandler,
+    InputRecord,
+    OutgoingRecord,
+    RecordHandler,
+    Waits,
+)
 from order_service.messaging.retry import RetryPolicy, RetryTopic, is_transient, prior_attempts
 
 logger = logging.getLogger(__name__)
@@ -32,30 +39,42 @@ class DeadLetterGuard:
     max_message_chars: int = 512
 
     async def __call__(self, record: InputRecord) -> Sequence[OutgoingRecord]:
-        attempt = 0
-        while True:
+        try:
+            return await self.handler(record)
+        except Exception as exc:  # noqa: BLE001 - every failure of one record is routed, none escapes
+            return await self._failed(record, 1, exc)
+
+    def now(self, record: InputRecord) -> Sequence[OutgoingRecord]:
+        """The same, made in the caller (`ImmediateHandler`): a blocking retry raises `Waits`."""
+        try:
+            return cast(ImmediateHandler, self.handler).now(record)
+        except Exception as exc:  # noqa: BLE001 - every failure of one record is routed, none escapes
+            if is_transient(exc) and self.retry.attempts > 1:
+                raise Waits(self._failed(record, 1, exc)) from None
+            return self._settle(record, 1, exc)
+
+    async def _failed(self, record: InputRecord, attempt: int, exc: Exception) -> Sequence[OutgoingRecord]:
+        """Attempt `attempt` failed with `exc`: retry transient failures in place, then route."""
+        while is_transient(exc) and attempt < self.retry.attempts:
+            self.metrics.retries.labels(str(attempt)).inc()
+            logger.info("transient failure, retry %d of %s@%s: %r", attempt, record.topic, record.offset, exc)
+            await asyncio.sleep(self.retry.delay_s(attempt))
             attempt += 1
             try:
                 return await self.handler(record)
-            except Exception as exc:  # noqa: BLE001 - every failure of one record is routed, none escapes
-                before = prior_attempts(record)  # attempts made before this delivery (retry topic)
-                if not is_transient(exc):
-                    return [self.route(record, exc, attempts=before + attempt)]
-                if attempt < self.retry.attempts:
-                    self.metrics.retries.labels(str(attempt)).inc()
-                    logger.info(
-                        "transient failure, retry %d of %s@%s: %r", attempt, record.topic, record.offset, exc
-                    )
-                    await asyncio.sleep(self.retry.delay_s(attempt))
-                    continue
-                if self.retry_topic is not None and self.retry_topic.can_hop(record):
-                    self.metrics.retry_hops.inc()
-                    return [self.retry_topic.hop(record, attempts=before + attempt)]
-                return [
-                    self.route(
-                        record, exc, attempts=before + attempt, category=ErrorCategory.RETRIES_EXHAUSTED
-                    )
-                ]
+            except Exception as again:  # noqa: BLE001 - every failure of one record is routed, none escapes
+                exc = again
+        return self._settle(record, attempt, exc)
+
+    def _settle(self, record: InputRecord, attempt: int, exc: Exception) -> Sequence[OutgoingRecord]:
+        """No more blocking retries after `attempt`: the retry topic, or the DLQ."""
+        before = prior_attempts(record)  # attempts made before this delivery (retry topic)
+        if not is_transient(exc):
+            return [self.route(record, exc, attempts=before + attempt)]
+        if self.retry_topic is not None and self.retry_topic.can_hop(record):
+            self.metrics.retry_hops.inc()
+            return [self.retry_topic.hop(record, attempts=before + attempt)]
+        return [self.route(record, exc, attempts=before + attempt, category=ErrorCategory.RETRIES_EXHAUSTED)]
 
     def route(
         self,

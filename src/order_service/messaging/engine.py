@@ -8,10 +8,10 @@ The guarantee (at_least_once.py, exactly_once.py) decides how outputs are publis
 prefix is committed; everything else (ordering, backpressure, rewinds, rebalances, shutdown) is here.
 
 Two ways to run a record. Workers (tasks, at most MAX_IN_FLIGHT) await the handler: any handler,
-an async processor's I/O included. An *eager* engine (a handler that looks at no task of its own
-before it first waits: the order handler with a plain processor) runs each record that may start
-at once, inside `process`, as far as the handler goes without waiting: a CPU-bound record costs no
-task switch at all. A record that does wait (a blocking retry's sleep) goes on in a task of its own.
+an async processor's I/O included. An *eager* engine (an `ImmediateHandler`: the order handler with
+a plain processor) calls the handler's `now` for each record that may start at once, inside
+`process`: a CPU-bound record costs no coroutine and no task switch. A record that has to wait
+after all (a blocking retry's backoff: `Waits`) goes on in a task of its own, holding only its key.
 Publishing is synchronous: outputs go into the producer's batches (batches.py) in offset order.
 """
 
@@ -19,9 +19,8 @@ import asyncio
 import functools
 import logging
 import time
-import types
 from collections import deque
-from collections.abc import Callable, Coroutine, Generator, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -33,7 +32,13 @@ from order_service.messaging.flow import Pauses
 from order_service.messaging.lanes import Lane, Ordering, Slot
 from order_service.messaging.metrics import Flow, PartitionFlow, PipelineMetrics
 from order_service.messaging.rebalance import Callbacks
-from order_service.messaging.records import InputRecord, OutgoingRecord, RecordHandler, runs_by_partition
+from order_service.messaging.records import (
+    InputRecord,
+    OutgoingRecord,
+    RecordHandler,
+    Waits,
+    runs_by_partition,
+)
 from order_service.messaging.retry import DelayGate
 
 logger = logging.getLogger(__name__)
@@ -54,28 +59,6 @@ def _no_consumer() -> AIOKafkaConsumer | None:
     return None
 
 
-@types.coroutine
-def _resumed(coroutine: Coroutine[Any, Any, Any], waiting_on: Any) -> Generator[Any, Any, Any]:
-    """Goes on with a coroutine that was stepped outside any task and is waiting on `waiting_on`."""
-    while True:
-        try:
-            sent = yield waiting_on
-        except BaseException as exc:  # noqa: BLE001 - thrown into the task: the coroutine's to handle
-            try:
-                waiting_on = coroutine.throw(exc)
-            except StopIteration as done:
-                return done.value
-        else:
-            try:
-                waiting_on = coroutine.send(sent)
-            except StopIteration as done:
-                return done.value
-
-
-async def _go_on(coroutine: Coroutine[Any, Any, Any], waiting_on: Any) -> Any:
-    return await _resumed(coroutine, waiting_on)
-
-
 @dataclass(frozen=True, slots=True)
 class EngineSettings:
     ordering: Ordering = "key"
@@ -90,7 +73,7 @@ class EngineSettings:
     max_backoff_ms: int = 30_000
     # How often the committer runs when nothing wakes it (exactly-once commits at this interval).
     commit_interval_ms: int = 100
-    # Run records inside `process` as far as they go without waiting (see the module docstring).
+    # Run records inside `process` with the handler's `now` (an ImmediateHandler; see the module docstring).
     eager: bool = False
 
 
@@ -155,6 +138,11 @@ class DeliveryEngine:
         consumer: Callable[[], AIOKafkaConsumer | None] = _no_consumer,
     ) -> None:
         self._handle = handle
+        self._now: Callable[[InputRecord], Sequence[OutgoingRecord]] | None = None
+        if settings.eager:
+            self._now = getattr(handle, "now", None)
+            if self._now is None:
+                raise ValueError("an eager engine needs a handler with `now` (an ImmediateHandler)")
         self.guarantee = guarantee
         self.metrics = metrics
         self.settings = settings
@@ -377,32 +365,30 @@ class DeliveryEngine:
         return ready[0] if ready else None
 
     def _run_now(self, slot: Slot) -> None:
-        """Run `slot` in the caller, up to the handler's first wait; from there on in a task."""
+        """Run `slot` in the caller with the handler's `now`; if it has to wait, in a task from there."""
         current_record.set(slot.record)
-        coroutine = self._handle(slot.record)
         try:
-            waiting_on = coroutine.send(None)
-        except StopIteration as done:
-            slot.outputs = done.value
-        except Exception as exc:  # noqa: BLE001 - the handler routes failures; this is a defect
-            slot.error = exc
-        else:
+            slot.outputs = self._now(slot.record)  # type: ignore[misc]
+        except Waits as waits:
             slot.lane.hold(slot)  # later records of its key wait for it now
             self.busy += 1
-            task = asyncio.get_running_loop().create_task(_go_on(coroutine, waiting_on))
+            task = asyncio.get_running_loop().create_task(waits.rest)
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             task.add_done_callback(functools.partial(self._went_on, slot))
             return
+        except Exception as exc:  # noqa: BLE001 - the handler routes failures; this is a defect
+            slot.error = exc
         for ready in self._finish(slot, publish=False):  # published after its batch (or turn)
             self._push(ready)
 
     def _went_on(self, slot: Slot, task: "asyncio.Task[Sequence[OutgoingRecord]]") -> None:
         """A record run eagerly finished in its task."""
         self.busy -= 1
-        if task.cancelled():
-            slot.error = asyncio.CancelledError()
-        elif (exc := task.exception()) is not None:
+        if task.cancelled():  # the engine is closing: nothing of it is published any more
+            self._finish(slot, publish=False)
+            return
+        if (exc := task.exception()) is not None:
             slot.error = exc
         else:
             slot.outputs = task.result()

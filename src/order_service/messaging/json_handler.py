@@ -47,10 +47,18 @@ class JsonHandler(Generic[In, Out]):
         return self._validate(value)
 
     async def __call__(self, record: InputRecord) -> list[OutgoingRecord]:
-        decoded = self.decode(record.value)
-        result: Any = self.process(decoded)
+        result: Any = self.process(self.decode(record.value))
         if self._awaits:
             result = await result
+        return self._encode(record, result)
+
+    def now(self, record: InputRecord) -> list[OutgoingRecord]:
+        """The same, made in the caller (`ImmediateHandler`); only for a plain `process`."""
+        if self._awaits:
+            raise TypeError("an async process function is awaited: call the handler")
+        return self._encode(record, self.process(self.decode(record.value)))
+
+    def _encode(self, record: InputRecord, result: Any) -> list[OutgoingRecord]:
         return [
             OutgoingRecord(
                 self.output_topic,

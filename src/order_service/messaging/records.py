@@ -26,6 +26,26 @@ InputRecord: TypeAlias = ConsumerRecord
 RecordHandler = Callable[[InputRecord], Coroutine[Any, Any, Sequence[OutgoingRecord]]]
 
 
+class ImmediateHandler(Protocol):
+    """A record handler that can also handle a record in the caller, without a coroutine: what an
+    eager engine runs (engine.py). Its `now` and its coroutine give the same outputs."""
+
+    def __call__(self, record: InputRecord) -> Coroutine[Any, Any, Sequence[OutgoingRecord]]: ...
+
+    def now(self, record: InputRecord) -> Sequence[OutgoingRecord]:
+        """The record's outputs, made now; raises `Waits` when the record has to wait for something."""
+        ...
+
+
+class Waits(Exception):
+    """Raised by a handler's `now` when the record has to wait (a blocking retry's backoff): awaiting
+    `rest` finishes it, from where `now` left off."""
+
+    def __init__(self, rest: Coroutine[Any, Any, Sequence[OutgoingRecord]]) -> None:
+        super().__init__("the record goes on in a task")
+        self.rest = rest
+
+
 class RecordSink(Protocol):
     def send(self, record: OutgoingRecord) -> "asyncio.Future[Any]":
         """Hand a record to the producer now; the future resolves once the broker acks it."""
