@@ -121,6 +121,8 @@ def subscribe(
         batch=True,
         max_records=consumer.max_batch_records,
         batch_timeout_ms=consumer.batch_timeout_ms,
+        fetch_min_bytes=consumer.fetch_min_bytes,
+        fetch_max_wait_ms=consumer.fetch_max_wait_ms,
         auto_offset_reset=consumer.auto_offset_reset,
         session_timeout_ms=consumer.session_timeout_ms,
         heartbeat_interval_ms=consumer.heartbeat_interval_ms,

@@ -104,6 +104,13 @@ class ConsumerSettings(BaseModel):
     # again before the next, so this is also what a record arriving after a quiet moment can wait:
     # at 100 ms, a 100 ms gap in the input cost the next records up to 200 ms.
     batch_timeout_ms: Positive = 10
+    # A fetch answers once it holds this many bytes (about 60 orders), or after fetch_max_wait_ms.
+    # Kafka's defaults (1 byte, 500 ms) answer every fetch at once: fed at 13,000 orders/s a fetch
+    # brought ~15 records, and the service and the broker spent their CPU on requests. 16 KB / 5 ms
+    # halved the p99 latency there (48, 25, 38, 23 ms against 95, 78), for at most 5 ms more when
+    # the input is quiet.
+    fetch_min_bytes: Positive = 16 * 1024
+    fetch_max_wait_ms: Annotated[int, Field(ge=0, le=60_000)] = 5
     session_timeout_ms: Positive = 10_000
     heartbeat_interval_ms: Positive = 3_000
     max_poll_interval_ms: Positive = 300_000
