@@ -436,7 +436,12 @@ class DeliveryEngine:
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._reap)
+
+    def _reap(self, task: "asyncio.Task[None]") -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            logger.error("recovery of a partition failed unexpectedly: %r", exc, exc_info=exc)
 
     # --- commits --------------------------------------------------------------------------------
 
