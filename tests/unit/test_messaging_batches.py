@@ -15,7 +15,7 @@ from aiokafka.errors import (
 from order_service.messaging.batches import Batches
 from order_service.messaging.partitioner import Murmur2Partitioner
 from order_service.messaging.records import OutgoingRecord
-from tests.support.fakes import FakeKafka, FakeProducer, value_is, wait_until
+from tests.support.fakes import FakeBatch, FakeKafka, FakeProducer, value_is, wait_until
 
 
 async def producer(*, batch_records: int = 3, partitions: int = 1) -> FakeProducer:
@@ -61,7 +61,7 @@ async def test_keyed_records_go_to_the_partition_kafkas_default_partitioner_pick
         assert len({expected[k or b""] for k, _, _ in batch.records}) == 1
 
 
-async def test_a_batch_the_producer_refuses_fails_its_records_and_the_next_batch_still_goes() -> None:
+async def test_a_batch_the_producer_refuses_takes_the_partitions_later_batches_down_with_it() -> None:
     kafka_producer = await producer(batch_records=2)
     kafka_producer.send_failures.add(KafkaTimeoutError(), where=value_is(b"1"), times=1)
     failures: list[BaseException] = []
@@ -70,9 +70,70 @@ async def test_a_batch_the_producer_refuses_fails_its_records_and_the_next_batch
     acks = [batches.append(out(n)) for n in range(4)]
     results = await asyncio.gather(*acks, return_exceptions=True)
 
-    assert [type(r) for r in results] == [KafkaTimeoutError, KafkaTimeoutError, type(None), type(None)]
+    # [2, 3] was queued behind the refused [0, 1]: written, it would precede 0 and 1 sent again.
+    assert [type(r) for r in results] == [KafkaTimeoutError] * 4
     assert [type(f) for f in failures] == [KafkaTimeoutError]
-    assert [r.value for r in kafka_producer.kafka.records] == [b"2", b"3"]
+    assert kafka_producer.kafka.records == []
+    # Once the failure's callbacks have run, the partition takes records again.
+    assert await batches.append(out(4)) is None
+    assert [r.value for r in kafka_producer.kafka.records] == [b"4"]
+
+
+async def test_records_appended_before_a_failures_callbacks_ran_fail_and_later_ones_go() -> None:
+    kafka_producer = await producer(batch_records=1)
+    kafka_producer.send_failures.add(KafkaTimeoutError(), where=value_is(b"0"), times=1)
+    batches = Batches(kafka_producer)
+    first = batches.append(out(0))
+    during: list[BaseException | None] = []
+
+    def on_failure(done: "asyncio.Future[None]") -> None:
+        # Runs where the engine learns of the failure: its partition still refuses records.
+        with pytest.raises(KafkaTimeoutError):
+            batches.append(out(1))
+        during.append(done.exception())
+
+    first.add_done_callback(on_failure)
+    with pytest.raises(KafkaTimeoutError):
+        await first
+    await wait_until(lambda: bool(during), what="the callback")
+    await asyncio.sleep(0)  # the turn after the callbacks
+    assert await batches.append(out(2)) is None
+    assert [r.value for r in kafka_producer.kafka.records] == [b"2"]
+
+
+async def test_a_batch_the_broker_refuses_fails_the_batches_not_handed_over_yet() -> None:
+    kafka_producer = await producer(batch_records=1)
+    loop = asyncio.get_running_loop()
+    first_ack: asyncio.Future[None] = loop.create_future()
+    drained = asyncio.Event()
+    handed: list[list[bytes | None]] = []
+
+    async def send_batch(batch: FakeBatch, topic: str, *, partition: int) -> "asyncio.Future[None]":
+        handed.append([v for _, v, _ in batch.records])
+        if len(handed) == 1:
+            return first_ack  # in flight
+        await drained.wait()  # aiokafka takes a partition's next batch once the previous one is sent
+        done: asyncio.Future[None] = loop.create_future()
+        done.set_result(None)
+        return done
+
+    kafka_producer.send_batch = send_batch  # type: ignore[method-assign]
+    batches = Batches(kafka_producer)
+    first = batches.append(out(0))
+    await wait_until(lambda: len(handed) == 1)
+    second = batches.append(out(1))
+    await wait_until(lambda: len(handed) == 2)  # being handed over
+    third = batches.append(out(2))  # queued behind it
+
+    first_ack.set_exception(KafkaTimeoutError())
+    with pytest.raises(KafkaTimeoutError):
+        async with asyncio.timeout(5):  # without the failure, it waits for the second batch
+            await third
+    drained.set()
+    assert await second is None, "what the producer took is the producer's to decide"
+    with pytest.raises(KafkaTimeoutError):
+        await first
+    assert handed == [[b"0"], [b"1"]]
 
 
 async def test_a_record_for_a_topic_not_known_yet_is_refused_while_its_metadata_is_fetched() -> None:

@@ -270,6 +270,57 @@ async def test_a_failed_ack_rewinds_and_pauses_only_its_partition_then_the_recor
     assert acked.count(value(TP0, 2)) == 1  # the failed one, acked at its second send
 
 
+async def test_a_refused_output_stops_its_partition_before_it_publishes_anything_more(
+    engines: Engines,
+) -> None:
+    # The committer's next round is a minute away: the partition stops when the ack fails, not when
+    # a commit round finds it. Records fetched meanwhile and published would land after the refused
+    # output and before it is published again: out of input order.
+    rig = engines.at_least_once(commit_interval_ms=60_000)
+    await rig.engine.process(records("in", 1, range(1)))
+    await committed(rig, {TP1: 1})  # the committer's round; the next one is a minute away
+    rig.sink.ack_failures.add(KafkaTimeoutError(), where=value_is(value(TP0, 0)), times=1)
+
+    await rig.engine.process(records("in", 0, range(2)))
+    await wait_until(lambda: rig.consumer.seeks == [(TP0, 0)], what="the rewind")
+    assert rig.metric("publish_failures_total") == 1
+    await rig.engine.process(records("in", 0, range(2, 4)))  # fetched before the seek took effect
+
+    assert rig.outputs(TP0) == values(TP0, range(2))
+    await wait_until(lambda: not rig.engine.lanes[TP0].failing, what="the recovery")
+    await rig.engine.process(records("in", 0, range(4)))
+    again = values(TP0, range(2)) + values(TP0, range(4))
+    await wait_until(lambda: rig.outputs(TP0) == again, what="the outputs again, in order")
+
+
+async def test_a_rewind_goes_back_to_an_earlier_output_refused_while_the_partition_failed(
+    eager_engines: Engines,
+) -> None:
+    rig = eager_engines.at_least_once(commit_interval_ms=60_000)
+    await rig.engine.process(records("in", 1, range(1)))
+    await committed(rig, {TP1: 1})  # the committer's round; the next one is a minute away
+    first_ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    send = rig.sink.send
+
+    def holding_the_first_ack(out: OutgoingRecord) -> "asyncio.Future[Any]":
+        if out.value != value(TP0, 0):
+            return send(out)
+        rig.sink.sent.append(out)
+        return first_ack
+
+    rig.sink.send = holding_the_first_ack  # type: ignore[method-assign,assignment]
+    rig.sink.send_failures.add(KafkaConnectionError(), where=value_is(value(TP0, 1)), times=1)
+    await rig.engine.process(records("in", 0, range(1)))
+
+    # The broker refuses 0; before the engine hears of it, 1 cannot be handed over.
+    first_ack.set_exception(KafkaTimeoutError())
+    await rig.engine.process(records("in", 0, range(1, 2)))
+
+    # The partition is fetched again from 0, not from 1: 1 must not be published before 0 is.
+    await wait_until(lambda: bool(rig.consumer.seeks), what="the rewind")
+    assert rig.consumer.seeks == [(TP0, 0)]
+
+
 async def test_a_cancelled_ack_counts_as_not_acked(engines: Engines) -> None:
     rig = engines.at_least_once()
     rig.sink.ack_failures.add(asyncio.CancelledError(), where=value_is(value(TP0, 0)))

@@ -21,6 +21,7 @@ class AtLeastOnce(BoundToEngine):
     processed and published again (at-least-once duplicates), in offset order."""
 
     drops_all_on_failure = False
+    stops_at_refused_output = True
 
     def __init__(self, sink: RecordSink) -> None:
         self._sink = sink

@@ -9,9 +9,18 @@ producer still holds the previous batch of that partition, the open one keeps fi
 over, a batch is closed: records after it start the next one. So a partition's batches reach the
 producer in the order their records were appended, and a busy producer gets larger batches, as its
 own accumulator would make them.
+
+No gaps. A batch that fails (the producer refuses it, or the broker does) takes the partition's
+batches after it down with it, and records appended to the partition fail at once until the
+failure's callbacks have run: whoever appended a record to the failed batch hears of it before
+anything it appended later can reach the log. Otherwise a later batch could be written while the
+failed one is sent again after it, out of order (at-least-once would publish outputs out of input
+order). One gap remains beyond reach: a batch the producer already holds when the batch before it
+fails for good, which an idempotent producer only does on errors it cannot retry.
 """
 
 import asyncio
+import copy
 import random
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -35,6 +44,7 @@ class _Batch:
     partition: int
     builder: Any  # aiokafka's BatchBuilder (untyped)
     acked: "asyncio.Future[Any]"
+    handing: bool = False  # being handed to the producer: it decides what becomes of it now
 
 
 class Batches:
@@ -56,6 +66,9 @@ class Batches:
         self._open: dict[str, dict[int, deque[_Batch]]] = {}
         self._handing: dict[tuple[str, int], asyncio.Task[None]] = {}
         self._learning: dict[str, asyncio.Task[None]] = {}
+        # Partitions a batch of which failed, until the failure's callbacks ran: how many such
+        # failures are pending, and the last one.
+        self._broken: dict[tuple[str, int], tuple[int, BaseException]] = {}
         self._settled = asyncio.Event()
         self._settled.set()
         self._max_request_bytes: int = producer._max_request_size  # send() checks it too
@@ -111,6 +124,8 @@ class Batches:
             partition = random.choice(partitions)
         else:
             partition = partitions[(murmurhash2(key, SEED) & 0x7FFFFFFF) % len(partitions)]
+        if self._broken and (broken := self._broken.get((topic, partition))) is not None:
+            raise copy.copy(broken[1])
         queue = self._open[topic].get(partition)
         if queue:
             batch = queue[-1]
@@ -135,19 +150,22 @@ class Batches:
                 await asyncio.sleep(self._linger_s)
             while queue:
                 batch = queue[0]
+                batch.handing = True
                 try:
                     # Waits while the producer holds the partition's previous batch; this one fills meanwhile.
                     acked = await self._producer.send_batch(batch.builder, topic, partition=partition)
                 except Exception as exc:  # noqa: BLE001 - the batch's records are failed, not lost silently
+                    queue.popleft()
                     self._fail(batch, exc)
                 except asyncio.CancelledError:
+                    queue.popleft()
                     self._fail(batch, ProducerClosed())
                     raise
                 else:
+                    queue.popleft()
                     acked.add_done_callback(lambda done, batch=batch: self._settle(batch, done))
                 finally:
                     batch.builder.close()
-                    queue.popleft()
             self._refresh(topic)
         finally:
             del self._handing[topic, partition]
@@ -163,11 +181,39 @@ class Batches:
             batch.acked.set_result(None)
 
     def _fail(self, batch: _Batch, exc: BaseException) -> None:
+        self._reject(batch, exc)
+        if isinstance(exc, Exception) and not isinstance(exc, ProducerClosed):
+            self._break(batch.topic, batch.partition, exc)
+        if self._on_failure is not None:
+            self._on_failure(exc)
+
+    @staticmethod
+    def _reject(batch: _Batch, exc: BaseException) -> None:
         if not batch.acked.done():
             batch.acked.set_exception(exc)
             batch.acked.exception()  # read: a batch nobody waits for any more must not warn
-        if self._on_failure is not None:
-            self._on_failure(exc)
+
+    def _break(self, topic: str, partition: int, exc: BaseException) -> None:
+        """A batch of the partition failed: so do the batches after it not handed over yet, and
+        the records appended to it until the failure's callbacks ran (see the module docstring)."""
+        queue = self._open.get(topic, {}).get(partition)
+        if queue:
+            for batch in [b for b in queue if not b.handing]:
+                queue.remove(batch)
+                batch.builder.close()
+                self._reject(batch, exc)
+        key = (topic, partition)
+        pending = self._broken[key][0] if key in self._broken else 0
+        self._broken[key] = (pending + 1, exc)
+        # After the callbacks the failed futures just scheduled (asyncio runs them in order).
+        asyncio.get_running_loop().call_soon(self._mend, key)
+
+    def _mend(self, key: tuple[str, int]) -> None:
+        pending, exc = self._broken[key]
+        if pending > 1:
+            self._broken[key] = (pending - 1, exc)
+        else:
+            del self._broken[key]
 
     async def flush(self) -> None:
         """Until every record appended so far is in the producer's hands (not yet acked)."""
@@ -184,5 +230,5 @@ class Batches:
         for queues in self._open.values():
             for queue in queues.values():
                 for batch in queue:
-                    self._fail(batch, error)
+                    self._reject(batch, error)
                 queue.clear()

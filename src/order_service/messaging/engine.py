@@ -17,6 +17,7 @@ Publishing is synchronous: outputs go into the producer's batches (batches.py) i
 
 import asyncio
 import functools
+import itertools
 import logging
 import time
 from collections import deque
@@ -82,6 +83,10 @@ class Guarantee(Protocol):
 
     # Whether a failure loses every uncommitted record of the partition (an aborted transaction).
     drops_all_on_failure: bool
+    # Whether an output the broker refused stops its partition at once, before it publishes more
+    # (at-least-once: nothing after it may reach the log before it is published again). Otherwise
+    # the commit finds it (exactly-once: the transaction is aborted, nothing of it is seen).
+    stops_at_refused_output: bool
 
     def bind(self, engine: "DeliveryEngine") -> None: ...
 
@@ -412,6 +417,7 @@ class DeliveryEngine:
             # publishes what finished meanwhile. Revoked: nothing of it is published any more.
             return
         watched: set[asyncio.Future[Any]] = set()
+        acked = functools.partial(self._acked, lane)
         while (slot := lane.publishable()) is not None:
             try:
                 if slot.error is not None:
@@ -425,13 +431,25 @@ class DeliveryEngine:
             for ack in acks:
                 if ack not in watched:
                     watched.add(ack)
-                    ack.add_done_callback(self._acked)
+                    ack.add_done_callback(acked)
             lane.published(slot, acks)
 
-    def _acked(self, ack: "asyncio.Future[Any]") -> None:
-        if not ack.cancelled():
-            ack.exception()  # read here: the acks of dropped records are never awaited
+    def _acked(self, lane: Lane, ack: "asyncio.Future[Any]") -> None:
+        # Read here: the acks of dropped records are never awaited.
+        error = asyncio.CancelledError() if ack.cancelled() else ack.exception()
+        if error is not None and self.guarantee.stops_at_refused_output and not lane.failing:
+            self._refused(lane, ack, error)
         self._wake.set()
+
+    def _refused(self, lane: Lane, ack: "asyncio.Future[Any]", error: BaseException) -> None:
+        """Stop `lane` at its first record that `ack` was for, before it publishes anything more; it
+        is fetched again from there (batches.py keeps the partition's later batches from the log)."""
+        slot = next((s for s in lane.unacked if ack in s.acks and not s.dropped), None)
+        if slot is None:
+            return  # committed or dropped meanwhile
+        self.metrics.publish_failures.inc()
+        if self._failing(lane, slot.offset, error, "output of %s@%s was not acknowledged"):
+            self._spawn(self._recover(lane, slot.offset, error))
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -510,6 +528,8 @@ class DeliveryEngine:
         finally:
             lane.failing = False
         if target is not None:
+            if not self.guarantee.drops_all_on_failure:
+                target = _first_refused(lane, target)
             self.rewind(lane, target, exc)
 
     def rewind(self, lane: Lane, target: int, cause: BaseException | None = None) -> None:
@@ -609,3 +629,15 @@ class DeliveryEngine:
                 )
             )
         return Flow(self.busy, partitions)
+
+
+def _first_refused(lane: Lane, target: int) -> int:
+    """The first record before `target` whose output was refused meanwhile (another output partition
+    failed while the lane recovered), else `target`: the lane is fetched again from there."""
+    for slot in itertools.islice(lane.unacked, lane.acked, None):
+        if slot.offset >= target:
+            break
+        for ack in slot.acks:
+            if ack.done() and (ack.cancelled() or ack.exception() is not None):
+                return slot.offset
+    return target

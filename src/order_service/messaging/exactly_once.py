@@ -31,6 +31,7 @@ class CommitTimedOut(TimeoutError):
 
 class ExactlyOnce(BoundToEngine):
     drops_all_on_failure = True
+    stops_at_refused_output = False
 
     def __init__(
         self,
