@@ -270,15 +270,21 @@ async def test_a_failed_ack_rewinds_and_pauses_only_its_partition_then_the_recor
     assert acked.count(value(TP0, 2)) == 1  # the failed one, acked at its second send
 
 
+async def with_idle_committer(engines: Engines) -> AtLeastOnceRig:
+    """A rig whose committer has just made a round, and makes its next one a minute later."""
+    rig = engines.at_least_once(commit_interval_ms=60_000)
+    await rig.engine.process(records("in", 1, range(1)))
+    await committed(rig, {TP1: 1})
+    return rig
+
+
 async def test_a_refused_output_stops_its_partition_before_it_publishes_anything_more(
     engines: Engines,
 ) -> None:
     # The committer's next round is a minute away: the partition stops when the ack fails, not when
     # a commit round finds it. Records fetched meanwhile and published would land after the refused
     # output and before it is published again: out of input order.
-    rig = engines.at_least_once(commit_interval_ms=60_000)
-    await rig.engine.process(records("in", 1, range(1)))
-    await committed(rig, {TP1: 1})  # the committer's round; the next one is a minute away
+    rig = await with_idle_committer(engines)
     rig.sink.ack_failures.add(KafkaTimeoutError(), where=value_is(value(TP0, 0)), times=1)
 
     await rig.engine.process(records("in", 0, range(2)))
@@ -296,9 +302,7 @@ async def test_a_refused_output_stops_its_partition_before_it_publishes_anything
 async def test_a_rewind_goes_back_to_an_earlier_output_refused_while_the_partition_failed(
     eager_engines: Engines,
 ) -> None:
-    rig = eager_engines.at_least_once(commit_interval_ms=60_000)
-    await rig.engine.process(records("in", 1, range(1)))
-    await committed(rig, {TP1: 1})  # the committer's round; the next one is a minute away
+    rig = await with_idle_committer(eager_engines)
     first_ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     send = rig.sink.send
 
