@@ -10,7 +10,7 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from order_service.messaging.engine import BoundToEngine
-from order_service.messaging.lanes import Lane, Slot
+from order_service.messaging.lanes import Lane, Slot, ack_error
 from order_service.messaging.records import OutgoingRecord, RecordSink
 
 logger = logging.getLogger(__name__)
@@ -63,6 +63,14 @@ class AtLeastOnce(BoundToEngine):
                 engine.commit_done(owner, offset)
 
     async def recover(self, lane: Lane, offset: int, exc: BaseException) -> int | None:
+        """From `offset`, or from an earlier record whose output was refused meanwhile (another
+        output partition failed while the lane recovered): nothing after a refused output may be
+        published before it is published again."""
+        for slot in itertools.islice(lane.unacked, lane.acked, None):
+            if slot.offset >= offset:
+                break
+            if any(ack.done() and ack_error(ack) is not None for ack in slot.acks):
+                return slot.offset
         return offset
 
     async def assigned(self, partitions: set[TopicPartition]) -> None:
@@ -91,9 +99,7 @@ def _acked_prefix(lane: Lane) -> tuple[int | None, tuple[Slot, BaseException] | 
                 continue
             if not ack.done():
                 return through, None
-            if ack.cancelled():
-                return through, (slot, asyncio.CancelledError())
-            if (error := ack.exception()) is not None:
+            if (error := ack_error(ack)) is not None:
                 return through, (slot, error)
             acked.add(ack)
         through = slot.offset + 1

@@ -66,9 +66,8 @@ class Batches:
         self._open: dict[str, dict[int, deque[_Batch]]] = {}
         self._handing: dict[tuple[str, int], asyncio.Task[None]] = {}
         self._learning: dict[str, asyncio.Task[None]] = {}
-        # Partitions a batch of which failed, until the failure's callbacks ran: how many such
-        # failures are pending, and the last one.
-        self._broken: dict[tuple[str, int], tuple[int, BaseException]] = {}
+        # Partitions a batch of which failed, until the failure's callbacks ran: the last failure.
+        self._broken: dict[tuple[str, int], BaseException] = {}
         self._settled = asyncio.Event()
         self._settled.set()
         self._max_request_bytes: int = producer._max_request_size  # send() checks it too
@@ -125,7 +124,7 @@ class Batches:
         else:
             partition = partitions[(murmurhash2(key, SEED) & 0x7FFFFFFF) % len(partitions)]
         if self._broken and (broken := self._broken.get((topic, partition))) is not None:
-            raise copy.copy(broken[1])
+            raise copy.copy(broken)
         queue = self._open[topic].get(partition)
         if queue:
             batch = queue[-1]
@@ -155,17 +154,15 @@ class Batches:
                     # Waits while the producer holds the partition's previous batch; this one fills meanwhile.
                     acked = await self._producer.send_batch(batch.builder, topic, partition=partition)
                 except Exception as exc:  # noqa: BLE001 - the batch's records are failed, not lost silently
-                    queue.popleft()
                     self._fail(batch, exc)
                 except asyncio.CancelledError:
-                    queue.popleft()
                     self._fail(batch, ProducerClosed())
                     raise
                 else:
-                    queue.popleft()
                     acked.add_done_callback(lambda done, batch=batch: self._settle(batch, done))
                 finally:
                     batch.builder.close()
+                    queue.popleft()
             self._refresh(topic)
         finally:
             del self._handing[topic, partition]
@@ -203,16 +200,12 @@ class Batches:
                 batch.builder.close()
                 self._reject(batch, exc)
         key = (topic, partition)
-        pending = self._broken[key][0] if key in self._broken else 0
-        self._broken[key] = (pending + 1, exc)
+        self._broken[key] = exc
         # After the callbacks the failed futures just scheduled (asyncio runs them in order).
-        asyncio.get_running_loop().call_soon(self._mend, key)
+        asyncio.get_running_loop().call_soon(self._mend, key, exc)
 
-    def _mend(self, key: tuple[str, int]) -> None:
-        pending, exc = self._broken[key]
-        if pending > 1:
-            self._broken[key] = (pending - 1, exc)
-        else:
+    def _mend(self, key: tuple[str, int], exc: BaseException) -> None:
+        if self._broken.get(key) is exc:  # else a later failure's own mend comes after this one
             del self._broken[key]
 
     async def flush(self) -> None:

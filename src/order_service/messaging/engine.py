@@ -17,7 +17,6 @@ Publishing is synchronous: outputs go into the producer's batches (batches.py) i
 
 import asyncio
 import functools
-import itertools
 import logging
 import time
 from collections import deque
@@ -30,7 +29,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from order_service.messaging.backoff import PartitionBackoff, refusal
 from order_service.messaging.context import current_record
 from order_service.messaging.flow import Pauses
-from order_service.messaging.lanes import Lane, Ordering, Slot
+from order_service.messaging.lanes import Lane, Ordering, Slot, ack_error
 from order_service.messaging.metrics import Flow, PartitionFlow, PipelineMetrics
 from order_service.messaging.rebalance import Callbacks
 from order_service.messaging.records import (
@@ -435,8 +434,7 @@ class DeliveryEngine:
             lane.published(slot, acks)
 
     def _acked(self, lane: Lane, ack: "asyncio.Future[Any]") -> None:
-        # Read here: the acks of dropped records are never awaited.
-        error = asyncio.CancelledError() if ack.cancelled() else ack.exception()
+        error = ack_error(ack)  # read here: the acks of dropped records are never awaited
         if error is not None and self.guarantee.stops_at_refused_output and not lane.failing:
             self._refused(lane, ack, error)
         self._wake.set()
@@ -528,8 +526,6 @@ class DeliveryEngine:
         finally:
             lane.failing = False
         if target is not None:
-            if not self.guarantee.drops_all_on_failure:
-                target = _first_refused(lane, target)
             self.rewind(lane, target, exc)
 
     def rewind(self, lane: Lane, target: int, cause: BaseException | None = None) -> None:
@@ -629,15 +625,3 @@ class DeliveryEngine:
                 )
             )
         return Flow(self.busy, partitions)
-
-
-def _first_refused(lane: Lane, target: int) -> int:
-    """The first record before `target` whose output was refused meanwhile (another output partition
-    failed while the lane recovered), else `target`: the lane is fetched again from there."""
-    for slot in itertools.islice(lane.unacked, lane.acked, None):
-        if slot.offset >= target:
-            break
-        for ack in slot.acks:
-            if ack.done() and (ack.cancelled() or ack.exception() is not None):
-                return slot.offset
-    return target

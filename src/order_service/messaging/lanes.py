@@ -34,6 +34,11 @@ class Slot:
     acks: Sequence["asyncio.Future[Any]"] = ()
 
 
+def ack_error(ack: "asyncio.Future[Any]") -> BaseException | None:
+    """Why a settled output ack failed (a cancelled one counts as not acked), or None if it did not."""
+    return asyncio.CancelledError() if ack.cancelled() else ack.exception()
+
+
 @dataclass(eq=False)
 class Lane:
     """The records of one partition from admission to commit.
