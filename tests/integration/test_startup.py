@@ -3,6 +3,7 @@
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -111,3 +112,43 @@ async def test_settings_errors_stop_the_start_before_any_network_io(
     assert variable in output
     assert "Traceback" not in output
     assert "not reachable" not in output, "it tried the network"
+
+
+# The four mistakes of issue 23, each of which used to start the service on defaults without a word.
+MISTAKES = [
+    ("ORDER_SERVICE_PROCESSING__GUARANTEE", "exactly_once", "renamed to ORDER_SERVICE_DELIVERY__GUARANTEE"),
+    (
+        "ORDER_SERVICE_DELIVERY__GUARANTE",
+        "exactly_once",
+        "names no setting; did you mean ORDER_SERVICE_DELIVERY__GUARANTEE?",
+    ),
+    (
+        "ORDER_SERVICE_KAFKA__BOOTSTRAP_SERVER",
+        "127.0.0.1:19999",
+        "names no setting; did you mean ORDER_SERVICE_KAFKA__BOOTSTRAP_SERVERS?",
+    ),
+    ("ORDER_SERVICE_LOGLEVEL", "DEBUG", "names no setting; did you mean ORDER_SERVICE_LOG_LEVEL?"),
+]
+
+
+@pytest.mark.parametrize(("variable", "value", "says"), MISTAKES, ids=[m[0] for m in MISTAKES])
+@pytest.mark.parametrize("where", ["environment", ".env"])
+async def test_a_variable_that_names_no_setting_stops_the_start_in_one_line(
+    variable: str, value: str, says: str, where: str, tmp_path: Path
+) -> None:
+    # Nothing listens there, and the connect timeout is long: reaching the network would not end in 5 s.
+    service = ServiceProcess(f"127.0.0.1:{free_port()}", ServiceTopics())
+    service.cwd = tmp_path
+    if where == "environment":
+        service.env[variable] = value
+    else:
+        (tmp_path / ".env").write_text(f"{variable}={value}\n")
+    try:
+        code, elapsed, output = run_to_exit(service, timeout=30)
+    finally:
+        service.stop()
+    assert code == 1
+    assert elapsed < 5, f"exited after {elapsed:.1f}s"
+    named = variable if where == "environment" else f"{variable} (in .env)"
+    # One line: no traceback, no value, nothing after it.
+    assert output.splitlines() == [f"invalid configuration: {named}: {says}"]

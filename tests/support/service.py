@@ -50,6 +50,7 @@ class ServiceProcess:
         }
         self.log = Path(tempfile.mkstemp(prefix="order-service-", suffix=".log")[1])
         self.process: subprocess.Popen[bytes] | None = None
+        self.cwd: Path | None = None  # where a `.env` file would be read from
 
     def start(self) -> "ServiceProcess":
         assert self.process is None or self.process.poll() is not None, "already running"
@@ -57,6 +58,7 @@ class ServiceProcess:
             self.process = subprocess.Popen(
                 [FASTSTREAM, "run", "order_service.app:app"],
                 env=self.env,
+                cwd=self.cwd,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )

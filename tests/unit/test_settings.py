@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from order_service.settings import ConfigurationError, load_settings
+from order_service.settings import ConfigurationError, Settings, effective_settings, load_settings
+from order_service.settings.variables import RENAMED, variables_of
 
 
 def test_nested_settings_come_from_prefixed_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -103,3 +104,130 @@ def test_the_processor_must_be_a_callable_of_order_and_policy_plain_or_async(
         load_settings()
     assert "ORDER_SERVICE_PROCESSING__PROCESSOR:" in str(failed.value)
     assert says in str(failed.value)
+
+
+@pytest.mark.parametrize(
+    ("variable", "says"),
+    [
+        ("ORDER_SERVICE_DELIVERY__GUARANTE", "did you mean ORDER_SERVICE_DELIVERY__GUARANTEE?"),
+        ("ORDER_SERVICE_KAFKA__BOOTSTRAP_SERVER", "did you mean ORDER_SERVICE_KAFKA__BOOTSTRAP_SERVERS?"),
+        ("ORDER_SERVICE_LOGLEVEL", "did you mean ORDER_SERVICE_LOG_LEVEL?"),
+        ("ORDER_SERVICE_TOPIC__INPUT", "did you mean ORDER_SERVICE_TOPICS__INPUT?"),
+        ("ORDER_SERVICE_GUARANTEE", "did you mean ORDER_SERVICE_DELIVERY__GUARANTEE?"),  # no group
+        ("order_service_delivery__guarante", "did you mean ORDER_SERVICE_DELIVERY__GUARANTEE?"),
+        ("ORDER_SERVICE_KAFKA__TIMEOUT", "names no setting"),  # nothing close: no guess
+    ],
+)
+def test_a_variable_that_names_no_setting_stops_the_start_with_a_suggestion(
+    monkeypatch: pytest.MonkeyPatch, variable: str, says: str
+) -> None:
+    monkeypatch.setenv(variable, "s3cret-value")
+    with pytest.raises(ConfigurationError) as failed:
+        load_settings()
+    message = str(failed.value)
+    assert message.startswith(f"invalid configuration: {variable}: ")
+    assert message.endswith(says)
+    assert "\n" not in message
+    assert "s3cret-value" not in message
+    if "did you mean" not in says:
+        assert "did you mean" not in message
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("ORDER_SERVICE_PROCESSING__GUARANTEE", "ORDER_SERVICE_DELIVERY__GUARANTEE"),
+        ("ORDER_SERVICE_PROCESSING__COMMIT_INTERVAL_MS", "ORDER_SERVICE_DELIVERY__COMMIT_INTERVAL_MS"),
+        ("ORDER_SERVICE_PROCESSING__RETRY_BACKOFF_MS", "ORDER_SERVICE_DELIVERY__BACKOFF_MS"),
+        ("ORDER_SERVICE_PROCESSING__ACCEPTED_CURRENCIES", "ORDER_SERVICE_ORDERS__ACCEPTED_CURRENCIES"),
+        (
+            "ORDER_SERVICE_PROCESSING__MAX_ERROR_MESSAGE_CHARS",
+            "ORDER_SERVICE_DEAD_LETTER__MAX_ERROR_MESSAGE_CHARS",
+        ),
+    ],
+)
+def test_a_renamed_variable_says_what_it_became(monkeypatch: pytest.MonkeyPatch, old: str, new: str) -> None:
+    monkeypatch.setenv(old, "1")
+    with pytest.raises(ConfigurationError) as failed:
+        load_settings()
+    assert str(failed.value) == f"invalid configuration: {old}: renamed to {new}"
+
+
+def test_every_renamed_variable_names_a_setting_of_today_and_none_of_its_old_names_does() -> None:
+    known = {v.name for v in variables_of(Settings)}
+    assert set(RENAMED.values()) <= known
+    assert not set(RENAMED) & known
+    assert len(RENAMED) == 10  # the settings split moved ten PROCESSING__ settings
+
+
+def test_every_unknown_name_is_listed_on_a_line_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORDER_SERVICE_PROCESSING__GUARANTEE", "exactly_once")
+    monkeypatch.setenv("ORDER_SERVICE_LOGLEVEL", "DEBUG")
+    with pytest.raises(ConfigurationError) as failed:
+        load_settings()
+    lines = str(failed.value).splitlines()
+    assert lines[0] == "invalid configuration:"
+    assert sorted(line.split(":")[0].strip() for line in lines[1:]) == [
+        "ORDER_SERVICE_LOGLEVEL",
+        "ORDER_SERVICE_PROCESSING__GUARANTEE",
+    ]
+
+
+def test_an_unknown_name_in_the_dotenv_file_stops_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / ".env").write_text("OTHER_TOOL_SETTING=1\nORDER_SERVICE_DELIVERY__GUARANTE=exactly_once\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigurationError) as failed:
+        load_settings()
+    assert str(failed.value) == (
+        "invalid configuration: ORDER_SERVICE_DELIVERY__GUARANTE (in .env): names no setting; "
+        "did you mean ORDER_SERVICE_DELIVERY__GUARANTEE?"
+    )
+
+
+def test_variables_without_the_prefix_are_ignored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".env").write_text("OTHER_TOOL_SETTING=1\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ORDER_SERVICES_LOG_LEVEL", "DEBUG")  # another prefix, however close
+    monkeypatch.setenv("KAFKA_PORT", "9999")
+    assert load_settings().log_level == "INFO"
+
+
+def test_a_group_given_as_json_is_read_and_its_unknown_keys_fail(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORDER_SERVICE_DELIVERY", '{"guarantee": "exactly_once"}')
+    assert load_settings().delivery.guarantee == "exactly_once"
+    monkeypatch.setenv("ORDER_SERVICE_DELIVERY", '{"guarante": "exactly_once"}')
+    with pytest.raises(ConfigurationError) as failed:
+        load_settings()
+    assert "ORDER_SERVICE_DELIVERY__GUARANTE:" in str(failed.value)
+
+
+def test_the_effective_settings_say_where_each_value_came_from_and_mask_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / ".env").write_text("ORDER_SERVICE_TOPICS__PARTITIONS=12\nORDER_SERVICE_LOG_LEVEL=ERROR\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ORDER_SERVICE_LOG_LEVEL", "DEBUG")  # the environment wins over .env
+    monkeypatch.setenv("ORDER_SERVICE_KAFKA__SASL_PASSWORD", "s3cret")
+    monkeypatch.setenv("ORDER_SERVICE_CONSUMER", '{"group_id": "orders-eu"}')
+    shown = {s.variable: s for s in effective_settings(load_settings())}
+    assert len(shown) == len(variables_of(Settings))
+    assert (
+        shown["ORDER_SERVICE_TOPICS__PARTITIONS"].value,
+        shown["ORDER_SERVICE_TOPICS__PARTITIONS"].source,
+    ) == (
+        12,
+        ".env",
+    )
+    assert (shown["ORDER_SERVICE_LOG_LEVEL"].value, shown["ORDER_SERVICE_LOG_LEVEL"].source) == (
+        "DEBUG",
+        "environment",
+    )
+    assert shown["ORDER_SERVICE_CONSUMER__GROUP_ID"].source == "environment"
+    assert shown["ORDER_SERVICE_CONSUMER__SESSION_TIMEOUT_MS"].source == "default"
+    password = shown["ORDER_SERVICE_KAFKA__SASL_PASSWORD"]
+    assert (password.secret, password.source) == (True, "environment")
+    assert "s3cret" not in repr(list(shown.values()))
+    assert shown["ORDER_SERVICE_KAFKA__SSL_PASSWORD"].value is None
+    assert shown["OTEL_TRACES_EXPORTER"].source == "default"

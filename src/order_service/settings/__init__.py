@@ -1,6 +1,8 @@
 """Service settings, read from ORDER_SERVICE_* environment variables and an optional .env file."""
 
 import importlib.util
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, ValidationError, model_validator
@@ -21,6 +23,14 @@ from order_service.settings.groups import (
     RetrySettings,
     TopicSettings,
 )
+from order_service.settings.variables import (
+    Source,
+    groups_of,
+    present_names,
+    source_of,
+    unknown_names,
+    variables_of,
+)
 
 __all__ = [
     "ENV_PREFIX",
@@ -28,6 +38,7 @@ __all__ = [
     "ConsumerSettings",
     "DeadLetterSettings",
     "DeliverySettings",
+    "EffectiveSetting",
     "HttpSettings",
     "KafkaSettings",
     "OrderSettings",
@@ -36,6 +47,7 @@ __all__ = [
     "RetrySettings",
     "Settings",
     "TopicSettings",
+    "effective_settings",
     "env_name",
     "load_settings",
 ]
@@ -102,12 +114,47 @@ def env_name(location: tuple[int | str, ...]) -> str:
 
 
 def load_settings(**overrides: Any) -> Settings:
+    """The settings from the environment and `.env`, or `ConfigurationError` naming each variable at
+    fault: one that names no setting (checked first, before any value is read), or an invalid value.
+    """
+    unknown = unknown_names(present_names(), variables_of(Settings), groups_of(Settings))
+    if unknown:
+        raise ConfigurationError(_invalid(unknown))
     try:
         return Settings(**overrides)
     except ValidationError as exc:
         # Input values are left out on purpose: they may be secrets.
-        lines = [
-            f"  {env_name(e['loc'])}: {e['msg']}" if e["loc"] else f"  {e['msg']}"
-            for e in exc.errors(include_input=False)
-        ]
-        raise ConfigurationError("invalid configuration:\n" + "\n".join(lines)) from None
+        raise ConfigurationError(
+            _invalid(
+                f"{env_name(e['loc'])}: {e['msg']}" if e["loc"] else e["msg"]
+                for e in exc.errors(include_input=False)
+            )
+        ) from None
+
+
+def _invalid(problems: Iterable[str]) -> str:
+    """One problem on the line of `invalid configuration:`, several on a line each below it."""
+    lines = list(problems)
+    if len(lines) == 1:
+        return f"invalid configuration: {lines[0]}"
+    return "invalid configuration:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+@dataclass(frozen=True)
+class EffectiveSetting:
+    """What `order-service config` shows of one setting; a secret's value is masked, or None if unset."""
+
+    variable: str
+    value: Any
+    source: Source
+    secret: bool
+
+
+def effective_settings(settings: Settings) -> list[EffectiveSetting]:
+    """Every setting of `settings` with its value and where it came from, secrets masked."""
+    dumped = settings.model_dump(mode="json")  # a SecretStr dumps as asterisks
+    present = present_names()
+    return [
+        EffectiveSetting(v.name, v.value(dumped), source_of(v, present), v.secret)
+        for v in variables_of(Settings)
+    ]

@@ -9,9 +9,11 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import (
     AfterValidator,
     BaseModel,
+    ConfigDict,
     Field,
     ImportString,
     SecretStr,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -35,7 +37,14 @@ def _readable_file(path: Path | None) -> Path | None:
 ReadableFile = Annotated[Path | None, AfterValidator(_readable_file)]
 
 
-class KafkaSettings(BaseModel):
+class Group(BaseModel):
+    """A settings group. Given as one JSON object (`ORDER_SERVICE_KAFKA='{...}'`), a key that names
+    no setting fails like an unknown variable does, instead of being dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class KafkaSettings(Group):
     # A comma-separated list in the environment; each entry host:port.
     bootstrap_servers: Annotated[tuple[str, ...], NoDecode] = ("localhost:9092",)
     client_id: str = "order-service"
@@ -81,7 +90,7 @@ class KafkaSettings(BaseModel):
         return self
 
 
-class TopicSettings(BaseModel):
+class TopicSettings(Group):
     input: str = "orders.created"
     output: str = "orders.processed"
     dead_letter: str = "orders.created.dlq"
@@ -95,7 +104,7 @@ class TopicSettings(BaseModel):
         return [self.output, self.dead_letter, *([self.retry] if retry_topic else [])]
 
 
-class ConsumerSettings(BaseModel):
+class ConsumerSettings(Group):
     group_id: str = Field("order-service", min_length=1)
     # Static membership: a stable id per instance (e.g. the pod name) avoids rebalances on restarts.
     group_instance_id: str | None = None
@@ -133,7 +142,7 @@ class ConsumerSettings(BaseModel):
         return f"{self.group_instance_id}-{topic}" if self.group_instance_id is not None else None
 
 
-class ProducerSettings(BaseModel):
+class ProducerSettings(Group):
     # Idempotence, and with it the delivery guarantee, needs acks from all in-sync replicas.
     acks: Literal["all"] = "all"
     compression_type: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "none"
@@ -141,7 +150,7 @@ class ProducerSettings(BaseModel):
     max_batch_bytes: Positive = 256 * 1024
 
 
-class RetrySettings(BaseModel):
+class RetrySettings(Group):
     attempts: Annotated[int, Field(ge=1, le=20)] = 3
     backoff_ms: Positive = 200
     max_backoff_ms: Positive = 5_000
@@ -171,7 +180,7 @@ def _processor_shape(processor: Callable[..., Any]) -> Callable[..., Any]:
     return processor
 
 
-class ProcessingSettings(BaseModel):
+class ProcessingSettings(Group):
     """How each record is processed, and how many at once."""
 
     processor: Annotated[ImportString[Callable[..., Any]], AfterValidator(_processor_shape)] = Field(
@@ -195,7 +204,7 @@ class ProcessingSettings(BaseModel):
         )
 
 
-class DeliverySettings(BaseModel):
+class DeliverySettings(Group):
     """The delivery guarantee, and how publishes and commits are retried and watched."""
 
     guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
@@ -208,7 +217,7 @@ class DeliverySettings(BaseModel):
     stall_after_s: Annotated[float, Field(gt=0)] = 60.0
 
 
-class OrderSettings(BaseModel):
+class OrderSettings(Group):
     """The order policy the rules apply."""
 
     accepted_currencies: Annotated[frozenset[str], NoDecode] = frozenset({"EUR", "USD", "GBP"})
@@ -223,11 +232,16 @@ class OrderSettings(BaseModel):
             else value
         )
 
+    @field_serializer("accepted_currencies")
+    def _sorted_codes(self, codes: frozenset[str]) -> list[str]:
+        """In a stable order, for `order-service config`."""
+        return sorted(codes)
 
-class DeadLetterSettings(BaseModel):
+
+class DeadLetterSettings(Group):
     max_error_message_chars: Annotated[int, Field(ge=32, le=16_384)] = 512
 
 
-class HttpSettings(BaseModel):
+class HttpSettings(Group):
     host: str = "0.0.0.0"  # noqa: S104 - a container's port must be reachable from outside it
     port: Annotated[int, Field(gt=0, lt=65536)] = 8080
