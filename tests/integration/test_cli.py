@@ -113,6 +113,60 @@ def test_a_cluster_that_never_answers_fails_at_the_timeout(
     assert timeout <= run.elapsed < startup + timeout + SLACK
 
 
+# issue 23's four mistakes: each used to run the command on defaults without a word.
+MISTAKES = {
+    "ORDER_SERVICE_PROCESSING__GUARANTEE": "renamed to ORDER_SERVICE_DELIVERY__GUARANTEE",
+    "ORDER_SERVICE_DELIVERY__GUARANTE": "names no setting; did you mean ORDER_SERVICE_DELIVERY__GUARANTEE?",
+    "ORDER_SERVICE_KAFKA__BOOTSTRAP_SERVER": (
+        "names no setting; did you mean ORDER_SERVICE_KAFKA__BOOTSTRAP_SERVERS?"
+    ),
+    "ORDER_SERVICE_LOGLEVEL": "names no setting; did you mean ORDER_SERVICE_LOG_LEVEL?",
+}
+
+
+@pytest.mark.parametrize("variable", MISTAKES)
+@pytest.mark.parametrize("where", ["environment", ".env"])
+def test_a_variable_that_names_no_setting_stops_tail_in_one_line(
+    variable: str, where: str, startup: float, tmp_path: Path
+) -> None:
+    env = cli_env(f"127.0.0.1:{free_port()}")
+    if where == "environment":
+        env[variable] = "127.0.0.1:19999"
+    else:
+        (tmp_path / ".env").write_text(f"{variable}=127.0.0.1:19999\n")
+
+    run = order_service("tail", "orders.processed", env=env, cwd=tmp_path)
+
+    named = variable if where == "environment" else f"{variable} (in .env)"
+    assert (run.returncode, run.stdout) == (1, "")
+    assert run.stderr.splitlines() == [f"order-service: invalid configuration: {named}: {MISTAKES[variable]}"]
+    assert run.elapsed < startup + 5
+
+
+@pytest.mark.parametrize(
+    ("command", "code", "says"),
+    [
+        (("produce", "--count", "1"), 1, "order-service: invalid configuration: "),
+        (("provision",), 1, "order-service: invalid configuration: "),
+        (("dlq", "list"), 1, "order-service: invalid configuration: "),
+        (("config",), 1, "order-service: invalid configuration: "),
+        (("verify",), 2, "order-service verify: cannot check: invalid configuration: "),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, tuple) else "",
+)
+def test_every_command_applies_the_same_check(
+    command: tuple[str, ...], code: int, says: str, tmp_path: Path
+) -> None:
+    env = {**cli_env(f"127.0.0.1:{free_port()}"), "ORDER_SERVICE_DELIVERY__GUARANTE": "exactly_once"}
+
+    run = order_service(*command, env=env, cwd=tmp_path)
+
+    assert run.returncode == code
+    assert run.stderr.splitlines() == [
+        says + "ORDER_SERVICE_DELIVERY__GUARANTE: " + MISTAKES["ORDER_SERVICE_DELIVERY__GUARANTE"]
+    ]
+
+
 def test_bad_options_fail_in_one_line(tmp_path: Path) -> None:
     env = cli_env("127.0.0.1:9")
     for args in (

@@ -50,6 +50,7 @@ OPTIONS = {
     "produce": {"--count", "--invalid-every", "--topic", "--seed", "--timeout", "--help"},
     "tail": {"TOPIC", "--from-beginning", "--limit", "--timeout", "--help"},
     "provision": {"--timeout", "--help"},
+    "config": {"--json", "--help"},
     # verify parses its own arguments (argparse): see test_verify_has_its_own_help.
     "verify": set(),
     "dlq": {"--help"},

@@ -5,6 +5,7 @@ The app is typer's; each command, or group of commands, is a module of this pack
     produce     produce.py     send sample orders, with a progress bar
     tail        tail.py        print a topic's records
     provision   provision.py   create the service's topics
+    config      config.py      the effective settings and where each came from, secrets masked
     dlq         dlq.py         list | show | replay dead letters (its Kafka work: dead_letters.py)
     verify      verify.py      every input has exactly one outcome (verify_options.py, verify_output.py)
 
@@ -18,7 +19,7 @@ from typing import Annotated
 
 import typer
 
-from order_service.cli import dlq, produce, provision, tail
+from order_service.cli import config, dlq, produce, provision, tail
 from order_service.cli.common import PROG, OneLineErrors
 
 app = typer.Typer(
@@ -52,6 +53,7 @@ def _root(
 app.command("produce")(produce.command)
 app.command("tail")(tail.command)
 app.command("provision")(provision.command)
+app.command("config")(config.command)
 app.add_typer(dlq.app)
 
 
