@@ -36,9 +36,9 @@ def stack(service_image: str) -> Iterator[tuple[list[str], dict[str, str]]]:
         "COMPOSE_PROJECT_NAME": unique("orders-smoke").replace(".", "-"),
         # The compose file has no default for it (the version is in kafka.version).
         "KAFKA_IMAGE": kafka_image(),
-        "ORDER_SERVICE_IMAGE": service_image,
+        "SERVICE_IMAGE": service_image,
         "KAFKA_HOST_PORT": str(free_port()),
-        "ORDER_SERVICE_HOST_PORT": str(free_port()),
+        "SERVICE_HOST_PORT": str(free_port()),
     }
     command = [*compose_command(), "--file", str(ROOT / "docker-compose.yml")]
     try:

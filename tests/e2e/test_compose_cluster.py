@@ -96,9 +96,9 @@ def cluster(service_image: str) -> Iterator[Cluster]:
         "PATH": f"{Path(DOCKER).parent}:{os.environ['PATH']}",
         "COMPOSE_PROJECT_NAME": unique("orders-cluster").replace(".", "-"),
         "KAFKA_IMAGE": kafka_image(),
-        "ORDER_SERVICE_IMAGE": service_image,
+        "SERVICE_IMAGE": service_image,
         **{f"KAFKA_{i}_HOST_PORT": str(port) for i, port in enumerate(kafka_ports, 1)},
-        **{f"ORDER_SERVICE_{i}_HOST_PORT": str(port) for i, port in enumerate(service_ports, 1)},
+        **{f"SERVICE_{i}_HOST_PORT": str(port) for i, port in enumerate(service_ports, 1)},
         "ORDER_SERVICE_CONSUMER__GROUP_ID": GROUP,
         "ORDER_SERVICE_DELIVERY__GUARANTEE": "at_least_once",
     }

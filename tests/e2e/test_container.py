@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -12,7 +13,7 @@ import pytest
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
 
-from tests.e2e.conftest import docker
+from tests.e2e.conftest import DOCKER, docker
 from tests.support.containers import publish_on_loopback
 from tests.support.kafka import create_topics, produce, produce_paced, read_all, record_count, unique
 from tests.support.orders import keys, order_ids, valid_orders
@@ -146,3 +147,28 @@ async def test_docker_stop_mid_stream_exits_zero_and_a_restart_loses_and_duplica
     assert set(counts) == set(keys(orders)), "nothing lost"
     assert {k: n for k, n in counts.items() if n > 1} == {}, "nothing duplicated"
     assert all(json.loads(r.value)["status"] == "processed" for r in output)
+
+
+def test_the_container_refuses_a_variable_that_names_no_setting(service_image: str) -> None:
+    # No broker and no network: the check comes before any network I/O.
+    done = subprocess.run(
+        [
+            DOCKER,
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-e",
+            "ORDER_SERVICE_DELIVERY__GUARANTE=exactly_once",
+            service_image,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert (done.stdout + done.stderr).splitlines() == [
+        "invalid configuration: ORDER_SERVICE_DELIVERY__GUARANTE: names no setting; "
+        "did you mean ORDER_SERVICE_DELIVERY__GUARANTEE?"
+    ]
