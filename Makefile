@@ -15,10 +15,11 @@ PYTEST_ARGS ?=
 
 install:
 	@command -v uv >/dev/null || python3 -m pip install --quiet uv
-	uv sync --locked
+	@uv sync --locked --quiet
 
+# Quiet: when the broker cannot start, its one line is the last thing printed before make's own.
 run: install
-	scripts/run
+	@scripts/run
 
 lint: install
 	uv run ruff check .
