@@ -73,4 +73,6 @@ def read_envelope(headers: Headers) -> Mapping[str, str]:
 
 
 def original_headers(headers: Headers) -> Headers:
+    """A dead letter's headers but the `dlq.*` ones: what the failed record carried, less any
+    envelope or re-drive mark of an earlier round."""
     return [(k, v) for k, v in headers if not k.startswith(DLQ_PREFIX)]

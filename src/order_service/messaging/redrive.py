@@ -3,13 +3,12 @@
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from order_service.messaging.envelope import read_envelope
+from order_service.messaging.envelope import original_headers, read_envelope
 from order_service.messaging.headers import (
     DLQ_ERROR_CATEGORY,
     DLQ_ERROR_TYPE,
     DLQ_FAILED_AT,
     DLQ_ORIGINAL_TOPIC,
-    DLQ_PREFIX,
     DLQ_REPLAYED_FROM,
 )
 from order_service.messaging.records import InputRecord, OutgoingRecord
@@ -47,7 +46,7 @@ class ReplayFilter:
 def replay_record(record: InputRecord) -> OutgoingRecord:
     """The dead letter as it goes back: original topic and key, original headers, and where it came from."""
     envelope = read_envelope(record.headers)
-    headers = [(k, v) for k, v in record.headers if not k.startswith(DLQ_PREFIX)]
+    headers = original_headers(record.headers)
     headers.append((DLQ_REPLAYED_FROM, f"{record.topic}/{record.partition}/{record.offset}".encode()))
     return OutgoingRecord(
         topic=envelope[DLQ_ORIGINAL_TOPIC], key=record.key, value=record.value, headers=headers
