@@ -23,8 +23,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.support.cluster import ClusterError, LocalCluster
-
 from bench.chaos_scenarios import (
     CAUGHT_UP_S,
     GUARANTEES,
@@ -35,6 +33,7 @@ from bench.chaos_scenarios import (
     run_scenario,
     verify_module,
 )
+from bench.cluster import ClusterError, LocalCluster
 
 ROOT = Path(__file__).parents[1]
 DEFAULT_OUT = ROOT / "docs" / "reliability.md"

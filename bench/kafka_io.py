@@ -12,6 +12,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from bench.offsets import committed_and_end
 from order_service.cli.samples import encode, sample_order
 from order_service.messaging import kafka_io
 from order_service.messaging.partitioner import Murmur2Partitioner
@@ -190,7 +191,7 @@ async def committed_total(bootstrap: str, topic: str, group: str) -> int:
     consumer = kafka_io.reading_consumer(bootstrap_servers=bootstrap.split(","), group_id=group)
     await consumer.start()
     try:
-        committed, _ = await kafka_io.committed_and_end(consumer, topic)
+        committed, _ = await committed_and_end(consumer, topic)
         return sum(offset or 0 for offset in committed.values())
     finally:
         await consumer.stop()

@@ -2,9 +2,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from bench.cluster import ClusterError, LocalCluster
 
 from tests.conftest import announce
-from tests.support.cluster import ClusterError, LocalCluster
 from tests.support.kafka import create_topics
 from tests.support.secure import SESSION_GRANT, SecureBroker
 from tests.support.service import ServiceProcess, ServiceTopics

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 from bench.chaos_scenarios import run_scenario
-
-from tests.support.cluster import LocalCluster
+from bench.cluster import LocalCluster
 
 ORDERS = 10_000
 

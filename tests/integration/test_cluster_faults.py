@@ -6,8 +6,8 @@ from collections import Counter
 from collections.abc import AsyncIterator
 
 import pytest
+from bench.cluster import LocalCluster
 
-from tests.support.cluster import LocalCluster
 from tests.support.http import health
 from tests.support.kafka import create_topics, produce, read_all, record_count, wait_all_committed
 from tests.support.orders import Record, order_ids, valid_orders

@@ -7,6 +7,7 @@ from datetime import datetime
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from order_service.cli.samples import malformed_corpus
+from order_service.messaging import headers
 from tests.support.kafka import (
     committed_and_end_offsets,
     delete_topics,
@@ -52,22 +53,22 @@ async def test_each_malformed_record_is_dead_lettered_once_with_its_bytes_and_en
     by_key = {r.key: r for r in dead}
     assert len(by_key) == len(dead) == len(bad), "each malformed record exactly once"
     originals = {r.key: r for r in inputs}
-    for key, value, headers in bad:
+    for key, value, sent in bad:
         letter, original = by_key[key], originals[key]
         assert letter.value == value, key
-        assert [h for h in letter.headers if not h[0].startswith("dlq.")] == headers
-        envelope = {k: v.decode() for k, v in letter.headers if k.startswith("dlq.")}
-        assert envelope["dlq.original.topic"] == topics.input
-        assert envelope["dlq.original.partition"] == str(original.partition)
-        assert envelope["dlq.original.offset"] == str(original.offset)
-        assert envelope["dlq.original.timestamp"] == str(original.timestamp)
-        assert envelope["dlq.consumer.group"] == topics.group
+        assert [h for h in letter.headers if not h[0].startswith(headers.DLQ_PREFIX)] == sent
+        envelope = {k: v.decode() for k, v in letter.headers if k.startswith(headers.DLQ_PREFIX)}
+        assert envelope[headers.DLQ_ORIGINAL_TOPIC] == topics.input
+        assert envelope[headers.DLQ_ORIGINAL_PARTITION] == str(original.partition)
+        assert envelope[headers.DLQ_ORIGINAL_OFFSET] == str(original.offset)
+        assert envelope[headers.DLQ_ORIGINAL_TIMESTAMP] == str(original.timestamp)
+        assert envelope[headers.DLQ_CONSUMER_GROUP] == topics.group
         assert key is not None
-        assert envelope["dlq.error.category"] == corpus[key.decode().removeprefix("bad-")].category, key
-        assert envelope["dlq.error.type"] in {"ValidationError", "DeserializationError"}
-        assert 0 < len(envelope["dlq.error.message"]) <= 512
-        assert envelope["dlq.attempts"] == "1"
-        assert datetime.fromisoformat(envelope["dlq.failed.at"]).utcoffset() is not None
+        assert envelope[headers.DLQ_ERROR_CATEGORY] == corpus[key.decode().removeprefix("bad-")].category, key
+        assert envelope[headers.DLQ_ERROR_TYPE] in {"ValidationError", "DeserializationError"}
+        assert 0 < len(envelope[headers.DLQ_ERROR_MESSAGE]) <= 512
+        assert envelope[headers.DLQ_ATTEMPTS] == "1"
+        assert datetime.fromisoformat(envelope[headers.DLQ_FAILED_AT]).utcoffset() is not None
     await wait_all_committed(kafka, topics.input, topics.group)
 
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from order_service.cli.samples import encode
+from order_service.messaging.headers import DLQ_ERROR_CATEGORY, DLQ_ORIGINAL_TOPIC, DLQ_REPLAYED_FROM
 from tests.support.kafka import produce, read_all
 from tests.support.orders import order_ids, valid_orders
 from tests.support.service import ServiceProcess, ServiceTopics
@@ -43,8 +44,8 @@ async def test_replay_after_a_fix_processes_dead_letters_once(
     assert "ValueError" in listing
     assert "deserialization" in listing
     shown = dlq_cli(broken, "show", "--partition", str(dead[0].partition), "--offset", str(dead[0].offset))
-    assert "dlq.error.category:" in shown
-    assert "dlq.original.topic: " + topics.input in shown
+    assert f"{DLQ_ERROR_CATEGORY}:" in shown
+    assert f"{DLQ_ORIGINAL_TOPIC}: {topics.input}" in shown
 
     fixed = service().start()  # the rule is fixed: the default rules process bug-* orders
     dry = dlq_cli(fixed, "replay", "--category", "processing", "--dry-run")
@@ -54,7 +55,7 @@ async def test_replay_after_a_fix_processes_dead_letters_once(
     processed = await read_all(kafka, topics.output, expected=len(good) + len(bugs))
     assert sorted(i for i in order_ids(processed) if i.startswith("bug-")) == [f"bug-{i}" for i in range(5)]
     replayed = [r for r in await read_all(kafka, topics.input, expected=56 + 5) if r.key.startswith(b"bug-")]
-    again = [r for r in replayed if any(k == "dlq.replayed.from" for k, _ in r.headers)]
+    again = [r for r in replayed if any(k == DLQ_REPLAYED_FROM for k, _ in r.headers)]
     assert len(again) == 5
     assert all(
         ("h", b"1") in r.headers and not any(k.startswith("dlq.e") for k, _ in r.headers) for r in again

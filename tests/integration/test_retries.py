@@ -6,6 +6,14 @@ from collections.abc import Callable
 import pytest
 
 from order_service.cli.samples import encode
+from order_service.messaging.headers import (
+    DLQ_ATTEMPTS,
+    DLQ_ERROR_CATEGORY,
+    DLQ_ERROR_TYPE,
+    DLQ_ORIGINAL_TOPIC,
+    DLQ_PREFIX,
+    RETRY_PREFIX,
+)
 from tests.support.kafka import produce, read_all
 from tests.support.orders import Record, keys, order_ids, valid_orders
 from tests.support.service import ServiceProcess, ServiceTopics
@@ -21,7 +29,7 @@ def order(order_id: str) -> Record:
 
 
 def envelope(record: object) -> dict[str, str]:
-    return {k: v.decode() for k, v in record.headers if k.startswith("dlq.")}  # type: ignore[attr-defined]
+    return {k: v.decode() for k, v in record.headers if k.startswith(DLQ_PREFIX)}  # type: ignore[attr-defined]
 
 
 async def test_blocking_retries_recover_exhaust_or_skip_by_error_kind(
@@ -33,11 +41,11 @@ async def test_blocking_retries_recover_exhaust_or_skip_by_error_kind(
     processed = await read_all(kafka, topics.output, expected=1)
     assert order_ids(processed) == ["transient-3-a"]
     dead = {r.key.decode(): envelope(r) for r in await read_all(kafka, topics.dead_letter, expected=2)}
-    assert dead["always-b"]["dlq.error.category"] == "retries_exhausted"
-    assert dead["always-b"]["dlq.attempts"] == "4", "dead-lettered after the configured maximum"
-    assert dead["always-b"]["dlq.error.type"] == "ConnectionError"
-    assert dead["bug-c"]["dlq.error.category"] == "processing"
-    assert dead["bug-c"]["dlq.attempts"] == "1", "a permanent error is not retried"
+    assert dead["always-b"][DLQ_ERROR_CATEGORY] == "retries_exhausted"
+    assert dead["always-b"][DLQ_ATTEMPTS] == "4", "dead-lettered after the configured maximum"
+    assert dead["always-b"][DLQ_ERROR_TYPE] == "ConnectionError"
+    assert dead["bug-c"][DLQ_ERROR_CATEGORY] == "processing"
+    assert dead["bug-c"][DLQ_ATTEMPTS] == "1", "a permanent error is not retried"
     retries = [line for line in instance.output().splitlines() if "transient failure, retry" in line]
     assert len(retries) == 3 + 3, "3 retries for transient-3-a, 3 for always-b, none for bug-c"
 
@@ -72,8 +80,8 @@ async def test_the_retry_topic_delays_one_record_while_everything_else_flows(
     letter = envelope(dead)
     assert dead.key == b"always-y"
     assert dead.headers[0] == ("trace", b"always-y"), "original headers first, retry headers gone"
-    assert not any(k.startswith("retry.") for k, _ in dead.headers)
-    assert letter["dlq.error.category"] == "retries_exhausted"
-    assert letter["dlq.attempts"] == "4", "two tries before the hop, two after"
-    assert letter["dlq.original.topic"] == topics.input
+    assert not any(k.startswith(RETRY_PREFIX) for k, _ in dead.headers)
+    assert letter[DLQ_ERROR_CATEGORY] == "retries_exhausted"
+    assert letter[DLQ_ATTEMPTS] == "4", "two tries before the hop, two after"
+    assert letter[DLQ_ORIGINAL_TOPIC] == topics.input
     assert json.loads(dead.value)["order_id"] == "always-y"

@@ -13,6 +13,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from order_service.cli.samples import malformed_corpus
+from order_service.messaging.headers import INPUT_OFFSET, INPUT_PARTITION, INPUT_TOPIC
 from tests.support.kafka import create_topics, hosts, produce, read_all, unique, wait_all_committed
 from tests.support.orders import Record, valid_orders
 from tests.support.service import ServiceProcess, ServiceTopics
@@ -46,9 +47,9 @@ def coordinates(record: Any) -> dict[str, Any]:
 def input_of(output: Any) -> dict[str, Any]:
     headers = {k: v.decode() for k, v in output.headers}
     return {
-        "topic": headers["input.topic"],
-        "partition": int(headers["input.partition"]),
-        "offset": int(headers["input.offset"]),
+        "topic": headers[INPUT_TOPIC],
+        "partition": int(headers[INPUT_PARTITION]),
+        "offset": int(headers[INPUT_OFFSET]),
     }
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import for_code
+from bench.offsets import committed_and_end, end_offsets
 
 from order_service.messaging import kafka_io
 from order_service.messaging.errors import MissingTopicsError
@@ -131,7 +132,7 @@ async def record_count(bootstrap: str, topic: str) -> int:
     consumer = kafka_io.reading_consumer(bootstrap_servers=hosts(bootstrap))
     await consumer.start()
     try:
-        return sum((await kafka_io.end_offsets(consumer, topic)).values())
+        return sum((await end_offsets(consumer, topic)).values())
     except MissingTopicsError:
         return 0
     finally:
@@ -154,6 +155,6 @@ async def committed_and_end_offsets(
     consumer = kafka_io.reading_consumer(bootstrap_servers=hosts(bootstrap), group_id=group_id)
     await consumer.start()
     try:
-        return await kafka_io.committed_and_end(consumer, topic)
+        return await committed_and_end(consumer, topic)
     finally:
         await consumer.stop()

@@ -13,6 +13,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import for_code
+from bench import offsets
 
 from order_service.adapters.connection import client_kwargs
 from order_service.messaging import kafka_io
@@ -159,7 +160,7 @@ async def committed_and_end(
     consumer = kafka_io.reading_consumer(group_id=group, **kwargs)
     await consumer.start()
     try:
-        return await kafka_io.committed_and_end(consumer, topic)
+        return await offsets.committed_and_end(consumer, topic)
     finally:
         await consumer.stop()
 

@@ -7,6 +7,7 @@ import pytest
 from aiokafka import ConsumerRecord
 
 from order_service.cli.dlq import utc_datetime
+from order_service.messaging.headers import DLQ_FAILED_AT
 from order_service.messaging.redrive import ReplayFilter
 
 
@@ -22,7 +23,7 @@ def letter(failed_at: str) -> ConsumerRecord:
         checksum=None,
         serialized_key_size=0,
         serialized_value_size=1,
-        headers=[("dlq.failed.at", failed_at.encode())],
+        headers=[(DLQ_FAILED_AT, failed_at.encode())],
     )
 
 

@@ -14,23 +14,13 @@ from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
 
 from order_service.messaging import dead_letter as dead_letter_module
+from order_service.messaging import headers
 from order_service.messaging.dead_letter import DeadLetterGuard
 from order_service.messaging.envelope import original_headers, read_envelope
 from order_service.messaging.errors import DeserializationError, ErrorCategory, classify
 from order_service.messaging.metrics import PipelineMetrics
 from order_service.messaging.records import OutgoingRecord, Waits
-from order_service.messaging.retry import (
-    ATTEMPTS,
-    DUE_AT,
-    ORIGINAL_OFFSET,
-    ORIGINAL_PARTITION,
-    ORIGINAL_TIMESTAMP,
-    ORIGINAL_TOPIC,
-    RetryPolicy,
-    RetryTopic,
-    TransientError,
-    header,
-)
+from order_service.messaging.retry import RetryPolicy, RetryTopic, TransientError, header
 from tests.support.fakes import TIMESTAMP, record, sample
 
 DLQ = "in.dlq"
@@ -165,17 +155,17 @@ async def test_a_permanent_error_goes_to_the_dlq_at_once_with_the_original_recor
     assert (letter.topic, letter.key, letter.value) == (DLQ, b"k-1", b"\xff raw")
     assert original_headers(letter.headers) == INPUT_HEADERS
     envelope = read_envelope(letter.headers)
-    assert {k: v for k, v in envelope.items() if k != "dlq.failed.at"} == {
-        "dlq.envelope.version": "1",
-        "dlq.original.topic": "in",
-        "dlq.original.partition": "3",
-        "dlq.original.offset": "42",
-        "dlq.original.timestamp": str(TIMESTAMP),
-        "dlq.consumer.group": GROUP,
-        "dlq.error.category": category,
-        "dlq.error.type": type(error).__name__,
-        "dlq.error.message": str(error),
-        "dlq.attempts": "1",
+    assert {k: v for k, v in envelope.items() if k != headers.DLQ_FAILED_AT} == {
+        headers.DLQ_ENVELOPE_VERSION: "1",
+        headers.DLQ_ORIGINAL_TOPIC: "in",
+        headers.DLQ_ORIGINAL_PARTITION: "3",
+        headers.DLQ_ORIGINAL_OFFSET: "42",
+        headers.DLQ_ORIGINAL_TIMESTAMP: str(TIMESTAMP),
+        headers.DLQ_CONSUMER_GROUP: GROUP,
+        headers.DLQ_ERROR_CATEGORY: category,
+        headers.DLQ_ERROR_TYPE: type(error).__name__,
+        headers.DLQ_ERROR_MESSAGE: str(error),
+        headers.DLQ_ATTEMPTS: "1",
     }
     assert dead_lettered(registry, category) == 1
 
@@ -197,11 +187,11 @@ async def test_pydantic_errors_are_validation_unless_the_bytes_are_not_json(
     [invalid] = await dlq(input_record())
     [unreadable] = await dlq(input_record())
 
-    assert read_envelope(invalid.headers)["dlq.error.category"] == "validation"
+    assert read_envelope(invalid.headers)[headers.DLQ_ERROR_CATEGORY] == "validation"
     # The message names the field, never the offending input value.
-    assert read_envelope(invalid.headers)["dlq.error.message"].startswith("total: ")
-    assert "many" not in read_envelope(invalid.headers)["dlq.error.message"]
-    assert read_envelope(unreadable.headers)["dlq.error.category"] == "deserialization"
+    assert read_envelope(invalid.headers)[headers.DLQ_ERROR_MESSAGE].startswith("total: ")
+    assert "many" not in read_envelope(invalid.headers)[headers.DLQ_ERROR_MESSAGE]
+    assert read_envelope(unreadable.headers)[headers.DLQ_ERROR_CATEGORY] == "deserialization"
     assert (dead_lettered(registry, "validation"), dead_lettered(registry, "deserialization")) == (1, 1)
 
 
@@ -215,7 +205,7 @@ def test_classify_maps_error_types_to_categories() -> None:
 async def test_the_error_message_is_redacted_and_truncated(registry: CollectorRegistry) -> None:
     handler = Failing(RuntimeError("db login with password=hunter2 and key s3cr3t " + "x" * 500))
     [letter] = await middleware(handler, registry, secrets=["s3cr3t"], max_message_chars=40)(input_record())
-    message = read_envelope(letter.headers)["dlq.error.message"]
+    message = read_envelope(letter.headers)[headers.DLQ_ERROR_MESSAGE]
     assert len(message) == 40
     assert message.endswith("...")
     assert "hunter2" not in message
@@ -224,7 +214,7 @@ async def test_the_error_message_is_redacted_and_truncated(registry: CollectorRe
 
 async def test_an_error_without_a_message_is_described_by_its_type(registry: CollectorRegistry) -> None:
     [letter] = await middleware(Failing(RuntimeError()), registry)(input_record())
-    assert read_envelope(letter.headers)["dlq.error.message"] == "RuntimeError"
+    assert read_envelope(letter.headers)[headers.DLQ_ERROR_MESSAGE] == "RuntimeError"
 
 
 # --- blocking retries ------------------------------------------------------------------------
@@ -260,11 +250,8 @@ async def test_a_transient_error_that_persists_is_dead_lettered_as_retries_exhau
     assert handler.calls == 3
     assert len(sleeps.delays) == 2
     envelope = read_envelope(letter.headers)
-    assert (envelope["dlq.error.category"], envelope["dlq.error.type"], envelope["dlq.attempts"]) == (
-        "retries_exhausted",
-        "TransientError",
-        "3",
-    )
+    assert envelope[headers.DLQ_ERROR_CATEGORY] == "retries_exhausted"
+    assert (envelope[headers.DLQ_ERROR_TYPE], envelope[headers.DLQ_ATTEMPTS]) == ("TransientError", "3")
     assert dead_lettered(registry, "retries_exhausted") == 1
 
 
@@ -276,8 +263,8 @@ async def test_a_permanent_error_after_transient_ones_stops_the_retries(
         input_record()
     )
     assert handler.calls == 2
-    assert read_envelope(letter.headers)["dlq.error.category"] == "processing"
-    assert read_envelope(letter.headers)["dlq.attempts"] == "2"
+    assert read_envelope(letter.headers)[headers.DLQ_ERROR_CATEGORY] == "processing"
+    assert read_envelope(letter.headers)[headers.DLQ_ATTEMPTS] == "2"
 
 
 def test_retry_backoff_doubles_up_to_its_ceiling_and_stays_within_jitter_bounds() -> None:
@@ -317,23 +304,20 @@ async def test_after_the_blocking_tries_the_record_hops_to_the_retry_topic(
 
     assert (hop.topic, hop.key, hop.value) == (RETRY, b"k-1", b"\xff raw")
     assert hop.headers[:2] == INPUT_HEADERS
-    assert header(hop.headers, ATTEMPTS) == "2"
-    assert before + 5_000 <= int(header(hop.headers, DUE_AT) or 0) <= after + 5_000
-    assert [header(hop.headers, h) for h in (ORIGINAL_TOPIC, ORIGINAL_PARTITION, ORIGINAL_OFFSET)] == [
-        "in",
-        "3",
-        "42",
-    ]
-    assert header(hop.headers, ORIGINAL_TIMESTAMP) == str(TIMESTAMP)
+    assert header(hop.headers, headers.RETRY_ATTEMPTS) == "2"
+    assert before + 5_000 <= int(header(hop.headers, headers.RETRY_DUE_AT) or 0) <= after + 5_000
+    origin = (headers.RETRY_ORIGINAL_TOPIC, headers.RETRY_ORIGINAL_PARTITION, headers.RETRY_ORIGINAL_OFFSET)
+    assert [header(hop.headers, h) for h in origin] == ["in", "3", "42"]
+    assert header(hop.headers, headers.RETRY_ORIGINAL_TIMESTAMP) == str(TIMESTAMP)
     assert sample(registry, "t_retry_topic_hops_total") == 1
 
     # Second hop, from the retry topic: the delay doubles, the attempts add up, the origin stays.
     [hop2] = await dlq(on_retry_topic(hop, offset=7))
     assert hop2.topic == RETRY
-    assert header(hop2.headers, ATTEMPTS) == "4"
-    due2 = int(header(hop2.headers, DUE_AT) or 0)
+    assert header(hop2.headers, headers.RETRY_ATTEMPTS) == "4"
+    due2 = int(header(hop2.headers, headers.RETRY_DUE_AT) or 0)
     assert before + 10_000 <= due2 <= int(time.time() * 1000) + 10_000
-    assert [v for k, v in hop2.headers if k == ORIGINAL_OFFSET] == [b"42"]
+    assert [v for k, v in hop2.headers if k == headers.RETRY_ORIGINAL_OFFSET] == [b"42"]
     assert sample(registry, "t_retry_topic_hops_total") == 2
 
     # The hops are used up: the record is dead-lettered as the input record it came from.
@@ -341,9 +325,11 @@ async def test_after_the_blocking_tries_the_record_hops_to_the_retry_topic(
     assert (letter.topic, letter.key, letter.value) == (DLQ, b"k-1", b"\xff raw")
     assert original_headers(letter.headers) == INPUT_HEADERS  # no retry.* headers left
     envelope = read_envelope(letter.headers)
-    assert (envelope["dlq.original.topic"], envelope["dlq.original.partition"]) == ("in", "3")
-    assert (envelope["dlq.original.offset"], envelope["dlq.original.timestamp"]) == ("42", str(TIMESTAMP))
-    assert (envelope["dlq.error.category"], envelope["dlq.attempts"]) == ("retries_exhausted", "6")
+    assert (envelope[headers.DLQ_ORIGINAL_TOPIC], envelope[headers.DLQ_ORIGINAL_PARTITION]) == ("in", "3")
+    assert envelope[headers.DLQ_ORIGINAL_OFFSET] == "42"
+    assert envelope[headers.DLQ_ORIGINAL_TIMESTAMP] == str(TIMESTAMP)
+    assert envelope[headers.DLQ_ERROR_CATEGORY] == "retries_exhausted"
+    assert envelope[headers.DLQ_ATTEMPTS] == "6"
     assert sample(registry, "t_retry_topic_hops_total") == 2
     assert dead_lettered(registry, "retries_exhausted") == 1
 
@@ -356,8 +342,8 @@ async def test_a_permanent_error_on_the_retry_topic_counts_earlier_attempts(
     [hop] = await dlq(input_record())
     [letter] = await dlq(on_retry_topic(hop, offset=0))
     envelope = read_envelope(letter.headers)
-    assert (envelope["dlq.error.category"], envelope["dlq.attempts"]) == ("processing", "2")
-    assert envelope["dlq.original.offset"] == "42"
+    assert (envelope[headers.DLQ_ERROR_CATEGORY], envelope[headers.DLQ_ATTEMPTS]) == ("processing", "2")
+    assert envelope[headers.DLQ_ORIGINAL_OFFSET] == "42"
 
 
 async def test_now_waits_only_for_a_blocking_retry(
@@ -375,7 +361,7 @@ async def test_now_waits_only_for_a_blocking_retry(
     [dead] = await permanent(input_record())
 
     assert out.topic == "out"
-    assert read_envelope(exhausted.headers)["dlq.error.category"] == "retries_exhausted"
-    assert read_envelope(dead.headers)["dlq.error.category"] == "processing"
+    assert read_envelope(exhausted.headers)[headers.DLQ_ERROR_CATEGORY] == "retries_exhausted"
+    assert read_envelope(dead.headers)[headers.DLQ_ERROR_CATEGORY] == "processing"
     waited = [retrying.waited, no_retry.waited, permanent.waited]
     assert waited == ([1, 0, 0] if entry == "now" else [0, 0, 0])

@@ -6,7 +6,8 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
-from order_service.messaging.retry import DUE_AT, DelayGate, due_in_s
+from order_service.messaging.headers import RETRY_DUE_AT
+from order_service.messaging.retry import DelayGate, due_in_s
 from tests.support.fakes import FakeConsumer, record, wait_until
 
 RETRY = TopicPartition("in.retry", 2)
@@ -14,7 +15,7 @@ RETRY = TopicPartition("in.retry", 2)
 
 def due_in(offset: int, seconds: float) -> Any:
     due = int((time.time() + seconds) * 1000)
-    return record(RETRY.topic, RETRY.partition, offset, headers=[(DUE_AT, str(due).encode())])
+    return record(RETRY.topic, RETRY.partition, offset, headers=[(RETRY_DUE_AT, str(due).encode())])
 
 
 def test_records_without_a_due_time_or_past_it_pass() -> None:
@@ -43,7 +44,7 @@ async def test_holding_a_record_seeks_back_to_it_pauses_and_resumes_when_due() -
     assert consumer.paused == {RETRY}
     await wait_until(lambda: consumer.paused == set(), what="the resume")
     assert consumer.resumes == [RETRY]
-    due_s = int(dict(held.headers)[DUE_AT]) / 1000
+    due_s = int(dict(held.headers)[RETRY_DUE_AT]) / 1000
     assert consumer.resumed_at[RETRY] >= due_s - 0.002  # not before the record is due
 
 

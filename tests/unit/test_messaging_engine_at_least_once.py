@@ -18,8 +18,9 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
 )
 
+from order_service.messaging.headers import RETRY_DUE_AT
 from order_service.messaging.records import OutgoingRecord
-from order_service.messaging.retry import DUE_AT, DelayGate
+from order_service.messaging.retry import DelayGate
 from tests.support.engine import TP0, TP1, AtLeastOnceRig, Engines, Work, keyed, value
 from tests.support.fakes import record, records, value_is, wait_until
 
@@ -453,7 +454,7 @@ async def test_a_record_not_due_yet_holds_its_partition_until_it_is_due(engines:
     rig = engines.at_least_once(gate=DelayGate(), assigned=[RETRY])
     due = str(int((time.time() + 0.2) * 1000)).encode()
     later = [
-        record(RETRY.topic, 0, 1, value=b"later", headers=[(DUE_AT, due)]),
+        record(RETRY.topic, 0, 1, value=b"later", headers=[(RETRY_DUE_AT, due)]),
         record(RETRY.topic, 0, 2, value=b"behind"),
     ]
 

@@ -4,14 +4,8 @@ import pytest
 from aiokafka import TopicPartition
 
 from order_service.messaging.errors import MissingTopicsError
-from order_service.messaging.kafka_io import (
-    assign_all,
-    committed_and_end,
-    partitions_of,
-    read_all,
-    read_to_end,
-    remaining,
-)
+from order_service.messaging.kafka_io import assign_all, partitions_of, read_to_end, remaining
+from order_service.messaging.records import InputRecord
 from tests.support.fakes import FakeConsumer, record
 
 TP0 = TopicPartition("t", 0)
@@ -29,9 +23,10 @@ def log() -> list[object]:
     ]
 
 
-async def test_read_all_returns_every_record_up_to_the_end_in_order_per_partition() -> None:
+async def test_every_record_up_to_the_end_is_read_in_order_per_partition() -> None:
     consumer = FakeConsumer(log=log(), ends={TP0: 4, TP1: 3})
-    records = await read_all(consumer, "t")
+    ends = await assign_all(consumer, "t", from_beginning=True)
+    records: list[InputRecord] = [r async for batch in read_to_end(consumer, ends) for r in batch]
     assert [(r.partition, r.value) for r in records if r.partition == 0] == [(0, b"a"), (0, b"b"), (0, b"c")]
     assert [(r.partition, r.value) for r in records if r.partition == 1] == [(1, b"x"), (1, b"y")]
     assert consumer.assignment() == {TP0, TP1}
@@ -73,8 +68,3 @@ async def test_a_fetch_that_makes_no_progress_times_out() -> None:
 async def test_a_missing_topic_is_named() -> None:
     with pytest.raises(MissingTopicsError, match="nope"):
         await partitions_of(FakeConsumer(log=log()), "nope")
-
-
-async def test_committed_and_end_offsets_per_partition() -> None:
-    consumer = FakeConsumer(log=log(), ends={TP0: 4, TP1: 3}, committed={TP0: 2})
-    assert await committed_and_end(consumer, "t") == ({0: 2, 1: None}, {0: 4, 1: 3})

@@ -7,7 +7,8 @@ import pytest
 
 from order_service.messaging.envelope import Failure, dead_letter
 from order_service.messaging.errors import ErrorCategory
-from order_service.messaging.redrive import REPLAYED_FROM, ReplayFilter, replay_record
+from order_service.messaging.headers import DLQ_REPLAYED_FROM
+from order_service.messaging.redrive import ReplayFilter, replay_record
 from order_service.messaging.retry import RetryTopic
 from tests.support.fakes import record
 
@@ -74,7 +75,7 @@ def test_filters_select_by_category_type_offset_and_failure_time(
 def test_a_replayed_record_goes_back_to_its_original_topic_as_it_was() -> None:
     replayed = replay_record(letter(8))
     assert (replayed.topic, replayed.key, replayed.value) == ("in", b"k-9", b'{"x":1}')
-    assert replayed.headers == [*ORIGINAL_HEADERS, (REPLAYED_FROM, b"in.dlq/1/8")]
+    assert replayed.headers == [*ORIGINAL_HEADERS, (DLQ_REPLAYED_FROM, b"in.dlq/1/8")]
 
 
 def test_a_letter_from_the_retry_topic_is_replayed_to_the_input_topic_without_retry_headers() -> None:
@@ -85,4 +86,4 @@ def test_a_letter_from_the_retry_topic_is_replayed_to_the_input_topic_without_re
     replayed = replay_record(letter(2, source=on_retry))
 
     assert replayed.topic == "in"
-    assert replayed.headers == [*ORIGINAL_HEADERS, (REPLAYED_FROM, b"in.dlq/1/2")]
+    assert replayed.headers == [*ORIGINAL_HEADERS, (DLQ_REPLAYED_FROM, b"in.dlq/1/2")]

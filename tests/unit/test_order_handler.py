@@ -11,6 +11,7 @@ from typing import Any
 from faststream.kafka import TestKafkaBroker
 
 from order_service.messaging.envelope import read_envelope
+from order_service.messaging.headers import DLQ_ERROR_CATEGORY, DLQ_ORIGINAL_TOPIC
 from order_service.messaging.records import OutgoingRecord
 from order_service.settings import load_settings
 from tests.support.app import create_test_broker
@@ -72,6 +73,6 @@ async def test_a_malformed_record_goes_to_the_dlq_alone_and_the_next_one_is_proc
     [good] = [o for o in sent if o.topic == "orders.processed"]
     assert (bad.key, bad.value) == (b"key-1", b"{not json")
     envelope = read_envelope(bad.headers)
-    assert envelope["dlq.error.category"] == "deserialization"
-    assert envelope["dlq.original.topic"] == "orders.created"
+    assert envelope[DLQ_ERROR_CATEGORY] == "deserialization"
+    assert envelope[DLQ_ORIGINAL_TOPIC] == "orders.created"
     assert json.loads(good.value or b"")["order_id"] == "o-9"

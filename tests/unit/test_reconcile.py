@@ -7,6 +7,7 @@ from pydantic import BaseModel
 
 from order_service.messaging.envelope import Failure, dead_letter
 from order_service.messaging.errors import ErrorCategory
+from order_service.messaging.headers import INPUT_OFFSET, INPUT_TOPIC, INPUT_VIA
 from order_service.messaging.json_handler import JsonHandler
 from order_service.messaging.reconcile import Reconciler, reconcile
 from order_service.messaging.reconcile_model import (
@@ -203,7 +204,7 @@ def handler() -> JsonHandler[Order, Order]:
 
 async def test_an_output_names_its_input() -> None:
     [out] = await handler()(record(IN, 3, 42))
-    assert ("input.topic", b"in") in out.headers
+    assert (INPUT_TOPIC, b"in") in out.headers
     assert output_outcome(record(OUT, 1, 7, out)) == Outcome(Kind.OUTPUT, Ref(OUT, 1, 7), Ref(IN, 3, 42))
 
 
@@ -213,7 +214,7 @@ async def test_after_the_retry_topic_the_output_and_the_dead_letter_name_the_ori
     assert retried_input(on_retry) == Ref(IN, 3, 42)
 
     [out] = await handler()(on_retry)
-    assert ("input.via", b"in.retry/0/5") in out.headers
+    assert (INPUT_VIA, b"in.retry/0/5") in out.headers
     assert output_outcome(record(OUT, 1, 7, out)) == Outcome(
         Kind.OUTPUT, Ref(OUT, 1, 7), Ref(IN, 3, 42), retried=True
     )
@@ -226,7 +227,7 @@ async def test_after_the_retry_topic_the_output_and_the_dead_letter_name_the_ori
 
 
 def test_an_outcome_without_readable_provenance_names_nothing() -> None:
-    out = OutgoingRecord(topic=OUT, value=b"{}", headers=[("input.topic", b"in"), ("input.offset", b"x")])
+    out = OutgoingRecord(topic=OUT, value=b"{}", headers=[(INPUT_TOPIC, b"in"), (INPUT_OFFSET, b"x")])
     assert output_outcome(record(OUT, 0, 0, out)).input is None
 
 

@@ -11,6 +11,7 @@ from order_service.cli.bounded import DEFAULT_TIMEOUT, bounded, closing, connect
 from order_service.cli.progress import progress_bar
 from order_service.cli.reads import assign_all, fetch, reader, scan
 from order_service.messaging.envelope import read_envelope
+from order_service.messaging.headers import DLQ_ERROR_CATEGORY, DLQ_ERROR_TYPE
 from order_service.messaging.records import InputRecord
 from order_service.messaging.redrive import ReplayFilter, replay_record
 from order_service.settings import Settings
@@ -26,7 +27,7 @@ async def list_counts(settings: Settings, *, timeout: float = DEFAULT_TIMEOUT) -
         ends, _ = await assign_all(consumer, settings.topics.dead_letter, force=True, until=started)
         async for record in scan(consumer, ends, timeout=timeout):
             envelope = read_envelope(record.headers)
-            counts[(envelope.get("dlq.error.category", "?"), envelope.get("dlq.error.type", "?"))] += 1
+            counts[(envelope.get(DLQ_ERROR_CATEGORY, "?"), envelope.get(DLQ_ERROR_TYPE, "?"))] += 1
     return counts
 
 

@@ -8,7 +8,7 @@ import typer
 from order_service.cli import dead_letters
 from order_service.cli.bounded import DEFAULT_TIMEOUT, CommandFailed
 from order_service.cli.common import BadValue, positive, run, timeout_option
-from order_service.messaging.envelope import read_envelope
+from order_service.messaging.envelope import original_headers, read_envelope
 from order_service.messaging.redrive import ReplayFilter
 from order_service.settings import Settings
 
@@ -80,7 +80,7 @@ def show_command(
         print(f"{record.topic}/{record.partition}/{record.offset} key={record.key!r}")
         for name, value in read_envelope(record.headers).items():
             print(f"  {name}: {value}")
-        print(f"  headers: {[(k, v) for k, v in record.headers if not k.startswith('dlq.')]}")
+        print(f"  headers: {original_headers(record.headers)}")
         print(f"  value: {record.value!r}")
 
     run(work, timeout=timeout)

@@ -5,11 +5,24 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from order_service.messaging.errors import ErrorCategory
+from order_service.messaging.headers import (
+    DLQ_ATTEMPTS,
+    DLQ_CONSUMER_GROUP,
+    DLQ_ENVELOPE_VERSION,
+    DLQ_ERROR_CATEGORY,
+    DLQ_ERROR_MESSAGE,
+    DLQ_ERROR_TYPE,
+    DLQ_FAILED_AT,
+    DLQ_ORIGINAL_OFFSET,
+    DLQ_ORIGINAL_PARTITION,
+    DLQ_ORIGINAL_TIMESTAMP,
+    DLQ_ORIGINAL_TOPIC,
+    DLQ_PREFIX,
+)
 from order_service.messaging.records import Headers, InputRecord, OutgoingRecord
 from order_service.messaging.retry import origin, without_retry_headers
 
 ENVELOPE_VERSION = "1"
-PREFIX = "dlq."
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,17 +48,17 @@ def dead_letter(
     when = (failed_at or datetime.now(UTC)).isoformat(timespec="milliseconds")
     first = origin(record)
     envelope = {
-        "dlq.envelope.version": ENVELOPE_VERSION,
-        "dlq.original.topic": first.topic,
-        "dlq.original.partition": str(first.partition),
-        "dlq.original.offset": str(first.offset),
-        "dlq.original.timestamp": str(first.timestamp),
-        "dlq.consumer.group": group_id,
-        "dlq.error.category": failure.category.value,
-        "dlq.error.type": failure.error_type,
-        "dlq.error.message": failure.message,
-        "dlq.attempts": str(failure.attempts),
-        "dlq.failed.at": when,
+        DLQ_ENVELOPE_VERSION: ENVELOPE_VERSION,
+        DLQ_ORIGINAL_TOPIC: first.topic,
+        DLQ_ORIGINAL_PARTITION: str(first.partition),
+        DLQ_ORIGINAL_OFFSET: str(first.offset),
+        DLQ_ORIGINAL_TIMESTAMP: str(first.timestamp),
+        DLQ_CONSUMER_GROUP: group_id,
+        DLQ_ERROR_CATEGORY: failure.category.value,
+        DLQ_ERROR_TYPE: failure.error_type,
+        DLQ_ERROR_MESSAGE: failure.message,
+        DLQ_ATTEMPTS: str(failure.attempts),
+        DLQ_FAILED_AT: when,
     }
     headers: Headers = [
         *without_retry_headers(record.headers),
@@ -56,8 +69,10 @@ def dead_letter(
 
 def read_envelope(headers: Headers) -> Mapping[str, str]:
     """The `dlq.*` headers of a dead-letter record, decoded; the newest envelope wins."""
-    return {k: v.decode(errors="replace") for k, v in headers if k.startswith(PREFIX)}
+    return {k: v.decode(errors="replace") for k, v in headers if k.startswith(DLQ_PREFIX)}
 
 
 def original_headers(headers: Headers) -> Headers:
-    return [(k, v) for k, v in headers if not k.startswith(PREFIX)]
+    """A dead letter's headers but the `dlq.*` ones: what the failed record carried, less any
+    envelope or re-drive mark of an earlier round."""
+    return [(k, v) for k, v in headers if not k.startswith(DLQ_PREFIX)]

@@ -1,5 +1,5 @@
 """Reading topics as the tools do (re-drive, verify, the tests, the benchmark): assign every
-partition, read up to the end offsets captured at the start, compare committed and end offsets."""
+partition, read up to the end offsets captured at the start."""
 
 import asyncio
 from collections.abc import AsyncIterator, Iterable
@@ -78,29 +78,3 @@ async def read_to_end(
             left = {tp for tp in left if await consumer.position(tp) < ends[tp]}
         for tp, records in batches.items():
             yield [r for r in records if r.offset < ends[tp]]
-
-
-async def read_all(
-    consumer: AIOKafkaConsumer, topic: str, *, stall_timeout_s: float = 30.0
-) -> list[InputRecord]:
-    """Every record of `topic` up to its end at the time of the call."""
-    ends = await assign_all(consumer, topic, from_beginning=True)
-    records: list[InputRecord] = []
-    async for batch in read_to_end(consumer, ends, stall_timeout_s=stall_timeout_s):
-        records.extend(batch)
-    return records
-
-
-async def end_offsets(consumer: AIOKafkaConsumer, topic: str) -> dict[int, int]:
-    """The end offset of each partition of `topic`."""
-    ends = await consumer.end_offsets(await partitions_of(consumer, topic))
-    return {tp.partition: offset for tp, offset in ends.items()}
-
-
-async def committed_and_end(
-    consumer: AIOKafkaConsumer, topic: str
-) -> tuple[dict[int, int | None], dict[int, int]]:
-    """The consumer's group's committed offset and the end offset of each partition of `topic`."""
-    ends = await end_offsets(consumer, topic)
-    committed = {p: await consumer.committed(TopicPartition(topic, p)) for p in ends}
-    return committed, ends

@@ -10,19 +10,18 @@ from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from order_service.messaging.retry import (
+from order_service.messaging.headers import (
+    DLQ_ORIGINAL_OFFSET,
+    DLQ_ORIGINAL_PARTITION,
+    DLQ_ORIGINAL_TOPIC,
     INPUT_OFFSET,
     INPUT_PARTITION,
     INPUT_TOPIC,
     INPUT_VIA,
-    ORIGINAL_OFFSET,
-    ORIGINAL_PARTITION,
-    ORIGINAL_TOPIC,
+    RETRY_ORIGINAL_OFFSET,
+    RETRY_ORIGINAL_PARTITION,
+    RETRY_ORIGINAL_TOPIC,
 )
-
-DLQ_TOPIC = "dlq.original.topic"
-DLQ_PARTITION = "dlq.original.partition"
-DLQ_OFFSET = "dlq.original.offset"
 
 
 class Ref(NamedTuple):
@@ -70,7 +69,7 @@ def named_input(headers: Mapping[str, bytes]) -> tuple[str, int, int] | None:
 
 def named_original(headers: Mapping[str, bytes]) -> tuple[str, int, int] | None:
     """The input a dead letter names (`dlq.original.*`)."""
-    return named(headers, DLQ_TOPIC, DLQ_PARTITION, DLQ_OFFSET)
+    return named(headers, DLQ_ORIGINAL_TOPIC, DLQ_ORIGINAL_PARTITION, DLQ_ORIGINAL_OFFSET)
 
 
 def was_retried(headers: Mapping[str, bytes]) -> bool:
@@ -99,7 +98,9 @@ def dead_letter_outcome(record: Any) -> Outcome:
 
 def retried_input(record: Any) -> Ref | None:
     """The input a retry-topic hop came from (`retry.original.*`)."""
-    return _ref(named(dict(record.headers), ORIGINAL_TOPIC, ORIGINAL_PARTITION, ORIGINAL_OFFSET))
+    return _ref(
+        named(dict(record.headers), RETRY_ORIGINAL_TOPIC, RETRY_ORIGINAL_PARTITION, RETRY_ORIGINAL_OFFSET)
+    )
 
 
 def ranges_of(inputs: Iterable[Ref]) -> dict[tuple[str, int], tuple[int, int]]:

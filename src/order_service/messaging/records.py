@@ -52,10 +52,6 @@ class RecordSink(Protocol):
         ...
 
 
-def partition_of(record: InputRecord) -> TopicPartition:
-    return TopicPartition(record.topic, record.partition)
-
-
 def runs_by_partition(records: Sequence[InputRecord]) -> Iterator[tuple[TopicPartition, list[InputRecord]]]:
     """The records of each partition in offset order as fetched; a fetch lists them partition by
     partition, so this takes runs of one partition rather than a dict lookup per record."""

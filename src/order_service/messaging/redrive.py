@@ -3,10 +3,15 @@
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from order_service.messaging.envelope import PREFIX, read_envelope
+from order_service.messaging.envelope import original_headers, read_envelope
+from order_service.messaging.headers import (
+    DLQ_ERROR_CATEGORY,
+    DLQ_ERROR_TYPE,
+    DLQ_FAILED_AT,
+    DLQ_ORIGINAL_TOPIC,
+    DLQ_REPLAYED_FROM,
+)
 from order_service.messaging.records import InputRecord, OutgoingRecord
-
-REPLAYED_FROM = "dlq.replayed.from"
 
 
 def _utc(when: datetime) -> datetime:
@@ -27,10 +32,10 @@ class ReplayFilter:
 
     def matches(self, record: InputRecord) -> bool:
         envelope = read_envelope(record.headers)
-        failed_at = _utc(datetime.fromisoformat(envelope.get("dlq.failed.at", "1970-01-01T00:00:00+00:00")))
+        failed_at = _utc(datetime.fromisoformat(envelope.get(DLQ_FAILED_AT, "1970-01-01T00:00:00+00:00")))
         return (
-            (not self.categories or envelope.get("dlq.error.category") in self.categories)
-            and (not self.error_types or envelope.get("dlq.error.type") in self.error_types)
+            (not self.categories or envelope.get(DLQ_ERROR_CATEGORY) in self.categories)
+            and (not self.error_types or envelope.get(DLQ_ERROR_TYPE) in self.error_types)
             and (self.failed_after is None or failed_at >= _utc(self.failed_after))
             and (self.failed_before is None or failed_at < _utc(self.failed_before))
             and (self.from_offset is None or record.offset >= self.from_offset)
@@ -41,8 +46,8 @@ class ReplayFilter:
 def replay_record(record: InputRecord) -> OutgoingRecord:
     """The dead letter as it goes back: original topic and key, original headers, and where it came from."""
     envelope = read_envelope(record.headers)
-    headers = [(k, v) for k, v in record.headers if not k.startswith(PREFIX)]
-    headers.append((REPLAYED_FROM, f"{record.topic}/{record.partition}/{record.offset}".encode()))
+    headers = original_headers(record.headers)
+    headers.append((DLQ_REPLAYED_FROM, f"{record.topic}/{record.partition}/{record.offset}".encode()))
     return OutgoingRecord(
-        topic=envelope["dlq.original.topic"], key=record.key, value=record.value, headers=headers
+        topic=envelope[DLQ_ORIGINAL_TOPIC], key=record.key, value=record.value, headers=headers
     )

@@ -10,16 +10,22 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from order_service.messaging.headers import (
+    INPUT_OFFSET,
+    INPUT_PARTITION,
+    INPUT_TOPIC,
+    INPUT_VIA,
+    RETRY_ATTEMPTS,
+    RETRY_DUE_AT,
+    RETRY_ORIGINAL_OFFSET,
+    RETRY_ORIGINAL_PARTITION,
+    RETRY_ORIGINAL_TIMESTAMP,
+    RETRY_ORIGINAL_TOPIC,
+    RETRY_PREFIX,
+)
 from order_service.messaging.records import Headers, InputRecord, OutgoingRecord
 
 logger = logging.getLogger(__name__)
-
-ATTEMPTS = "retry.attempts"
-DUE_AT = "retry.due.at"
-ORIGINAL_TOPIC = "retry.original.topic"
-ORIGINAL_PARTITION = "retry.original.partition"
-ORIGINAL_OFFSET = "retry.original.offset"
-ORIGINAL_TIMESTAMP = "retry.original.timestamp"
 
 
 class TransientError(Exception):
@@ -59,7 +65,7 @@ def header(headers: Headers, name: str) -> str | None:
 
 
 def prior_attempts(record: InputRecord) -> int:
-    return int(header(record.headers, ATTEMPTS) or 0)
+    return int(header(record.headers, RETRY_ATTEMPTS) or 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,25 +78,15 @@ class Origin:
 
 def origin(record: InputRecord) -> Origin:
     """Where a record first entered the service, through any number of retry hops."""
-    topic = header(record.headers, ORIGINAL_TOPIC)
+    topic = header(record.headers, RETRY_ORIGINAL_TOPIC)
     if topic is None:
         return Origin(record.topic, record.partition, record.offset, record.timestamp)
     return Origin(
         topic,
-        int(header(record.headers, ORIGINAL_PARTITION) or -1),
-        int(header(record.headers, ORIGINAL_OFFSET) or -1),
-        int(header(record.headers, ORIGINAL_TIMESTAMP) or -1),
+        int(header(record.headers, RETRY_ORIGINAL_PARTITION) or -1),
+        int(header(record.headers, RETRY_ORIGINAL_OFFSET) or -1),
+        int(header(record.headers, RETRY_ORIGINAL_TIMESTAMP) or -1),
     )
-
-
-# Provenance: every output names the input record it is the outcome of, so that a reader can match
-# outcomes to inputs (see messaging/reconcile.py). Dead letters carry the same facts as dlq.original.*.
-INPUT_TOPIC = "input.topic"
-INPUT_PARTITION = "input.partition"
-INPUT_OFFSET = "input.offset"
-# Only on outputs of a record consumed elsewhere than where it entered (the retry topic):
-# `topic/partition/offset` of the record actually consumed.
-INPUT_VIA = "input.via"
 
 
 @functools.lru_cache(maxsize=4096)
@@ -102,7 +98,7 @@ def _text(value: str | int) -> bytes:
 def provenance(record: InputRecord) -> Headers:
     """The `input.*` headers of an output of `record`: its origin, through any retry hops."""
     for name, _ in record.headers:
-        if name == ORIGINAL_TOPIC:
+        if name == RETRY_ORIGINAL_TOPIC:
             break
     else:  # never on the retry topic: the record is its own origin (every record but retried ones)
         return [
@@ -122,7 +118,7 @@ def provenance(record: InputRecord) -> Headers:
 
 
 def without_retry_headers(headers: Headers) -> Headers:
-    return [(k, v) for k, v in headers if not k.startswith("retry.")]
+    return [(k, v) for k, v in headers if not k.startswith(RETRY_PREFIX)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +133,7 @@ class RetryTopic:
         return record.topic != self.topic or self._hops_done(record) < self.hops
 
     def _hops_done(self, record: InputRecord) -> int:
-        return sum(1 for k, _ in record.headers if k == DUE_AT)
+        return sum(1 for k, _ in record.headers if k == RETRY_DUE_AT)
 
     def hop(self, record: InputRecord, *, attempts: int) -> OutgoingRecord:
         hops = self._hops_done(record) + 1
@@ -145,21 +141,21 @@ class RetryTopic:
         first = origin(record)
         headers = [
             *(record.headers if record.topic == self.topic else without_retry_headers(record.headers)),
-            (ATTEMPTS, str(attempts).encode()),
-            (DUE_AT, str(due).encode()),
+            (RETRY_ATTEMPTS, str(attempts).encode()),
+            (RETRY_DUE_AT, str(due).encode()),
         ]
         if record.topic != self.topic:
             headers += [
-                (ORIGINAL_TOPIC, first.topic.encode()),
-                (ORIGINAL_PARTITION, str(first.partition).encode()),
-                (ORIGINAL_OFFSET, str(first.offset).encode()),
-                (ORIGINAL_TIMESTAMP, str(first.timestamp).encode()),
+                (RETRY_ORIGINAL_TOPIC, first.topic.encode()),
+                (RETRY_ORIGINAL_PARTITION, str(first.partition).encode()),
+                (RETRY_ORIGINAL_OFFSET, str(first.offset).encode()),
+                (RETRY_ORIGINAL_TIMESTAMP, str(first.timestamp).encode()),
             ]
         return OutgoingRecord(topic=self.topic, key=record.key, value=record.value, headers=headers)
 
 
 def due_in_s(record: InputRecord) -> float:
-    due = header(record.headers, DUE_AT)
+    due = header(record.headers, RETRY_DUE_AT)
     return 0.0 if due is None else max(0.0, int(due) / 1000 - time.time())
 
 

@@ -1,4 +1,7 @@
-"""A local multi-node Kafka for tests: `scripts/kafka` driven from Python, one node at a time.
+"""A local multi-node Kafka: `scripts/kafka` driven from Python, one node at a time.
+
+`make chaos` (bench/chaos.py) and the integration tests both run it; it lives in bench because
+the bench must run without the tests, while tests may import the bench.
 
 Every call runs the script with the cluster's ports and run dir in its environment and a
 timeout; a failure raises `ClusterError` with the script's own messages.
@@ -12,7 +15,7 @@ import subprocess
 from pathlib import Path
 from typing import Final
 
-SCRIPT: Final = Path(__file__).resolve().parents[2] / "scripts" / "kafka"
+SCRIPT: Final = Path(__file__).resolve().parents[1] / "scripts" / "kafka"
 _STATUS_LINE: Final = re.compile(r"^node(\d+): (running|paused|stopped)\b")
 # Linux hands out ephemeral (client) ports from this range: a broker there can collide with a
 # connection of anything else on the machine.
