@@ -13,9 +13,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench.offsets import committed_and_end
+from kafka_delivery.producing.partitioner import Murmur2Partitioner
+from kafka_delivery.tools import reading as kafka_io
 from order_service.cli.samples import encode, sample_order
-from order_service.messaging import kafka_io
-from order_service.messaging.partitioner import Murmur2Partitioner
 
 PARTITIONS = 6
 # Paced load is sent this many records at a time (12.5 ms apart at 4,000 records/s).

@@ -6,7 +6,7 @@ they live here rather than in the messaging package; the tests import them from 
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from order_service.messaging.kafka_io import partitions_of
+from kafka_delivery.tools.reading import partitions_of
 
 
 async def end_offsets(consumer: AIOKafkaConsumer, topic: str) -> dict[int, int]:

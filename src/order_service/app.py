@@ -1,7 +1,7 @@
 """The app `faststream run order_service.app:app` serves."""
 
 from order_service.bootstrap import create_app
-from order_service.messaging.errors import ConfigurationError
+from order_service.errors import ConfigurationError
 
 try:
     app = create_app()

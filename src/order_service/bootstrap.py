@@ -16,6 +16,10 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.specification import AsyncAPI
 from opentelemetry.sdk.trace import TracerProvider
 
+from kafka_delivery.operations.health import ReadinessProbe
+from kafka_delivery.operations.stalls import StallMonitor
+from kafka_delivery.producing.sink import ProducerSink
+from kafka_delivery.types import DeliveryPipeline
 from order_service.adapters.connection import (
     DEFAULT_MAX_REQUEST_BYTES,
     build_producer,
@@ -31,10 +35,6 @@ from order_service.adapters.provisioning import provision, topic_specs
 from order_service.adapters.server import OrderServiceApp
 from order_service.adapters.supervision import Supervisor
 from order_service.delivery import Subscription, build_subscriptions
-from order_service.messaging.health import ReadinessProbe
-from order_service.messaging.records import DeliveryPipeline
-from order_service.messaging.sink import ProducerSink
-from order_service.messaging.stalls import StallMonitor
 from order_service.orders import document_outputs, subscribe
 from order_service.settings import Settings, load_settings
 

@@ -10,18 +10,18 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from opentelemetry.sdk.trace import TracerProvider
 
+from kafka_delivery.engine.engine import DeliveryEngine, EngineSettings, Guarantee
+from kafka_delivery.guarantees.at_least_once import AtLeastOnce
+from kafka_delivery.guarantees.exactly_once import ExactlyOnce
+from kafka_delivery.guarantees.transactional_producers import PartitionProducers
+from kafka_delivery.handlers.dead_letters import DeadLetterGuard
+from kafka_delivery.handlers.retry import DelayGate, RetryTopic
+from kafka_delivery.handlers.tracing import RecordTracing
+from kafka_delivery.operations.health import GroupMembership
+from kafka_delivery.operations.metrics import PipelineMetrics
+from kafka_delivery.types import DeliveryPipeline, RecordHandler, RecordSink
 from order_service.adapters.connection import build_producer
 from order_service.adapters.observability import Observability
-from order_service.messaging.at_least_once import AtLeastOnce
-from order_service.messaging.dead_letter import DeadLetterGuard
-from order_service.messaging.engine import DeliveryEngine, EngineSettings, Guarantee
-from order_service.messaging.exactly_once import ExactlyOnce
-from order_service.messaging.exactly_once_producers import PartitionProducers
-from order_service.messaging.health import GroupMembership
-from order_service.messaging.metrics import PipelineMetrics
-from order_service.messaging.records import DeliveryPipeline, RecordHandler, RecordSink
-from order_service.messaging.retry import DelayGate, RetryTopic
-from order_service.messaging.tracing import RecordTracing
 from order_service.orders import order_handler
 from order_service.settings import (
     DeadLetterSettings,

@@ -9,13 +9,13 @@ from aiokafka import ConsumerRebalanceListener
 from faststream.kafka import KafkaRouter
 from faststream.middlewares import AckPolicy
 
+from kafka_delivery.faststream.batch import decode_raw_batch, parse_raw_batch
+from kafka_delivery.handlers.json_events import JsonHandler
+from kafka_delivery.operations.metrics import Tally
+from kafka_delivery.types import InputRecord, OutgoingRecord
 from order_service.adapters.logs import current_order_id
 from order_service.domain.events import OrderCreated, OrderProcessed
 from order_service.domain.rules import OrderPolicy
-from order_service.messaging.faststream_batch import decode_raw_batch, parse_raw_batch
-from order_service.messaging.json_handler import JsonHandler
-from order_service.messaging.metrics import Tally
-from order_service.messaging.records import InputRecord, OutgoingRecord
 from order_service.settings import ConsumerSettings, OrderSettings, ProcessingSettings, TopicSettings
 
 logger = logging.getLogger(__name__)

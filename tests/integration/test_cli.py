@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from aiokafka import ConsumerRecord
 
-from order_service.messaging.envelope import Failure, dead_letter
-from order_service.messaging.errors import ErrorCategory
+from kafka_delivery.errors import ErrorCategory
+from kafka_delivery.handlers.envelope import Failure, dead_letter
 from tests.support.kafka import create_topics, produce, record_count, unique
 from tests.support.service import free_port
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from kafka_delivery.handlers.retry import header
+from kafka_delivery.headers import INPUT_OFFSET, INPUT_PARTITION
 from order_service.cli.samples import encode, sample_order
-from order_service.messaging.headers import INPUT_OFFSET, INPUT_PARTITION
-from order_service.messaging.retry import header
 from tests.integration.test_exactly_once import wait_progress
 from tests.support.kafka import produce, read_all, wait_all_committed
 from tests.support.orders import Record

@@ -6,8 +6,8 @@ from datetime import datetime
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from kafka_delivery import headers
 from order_service.cli.samples import malformed_corpus
-from order_service.messaging import headers
 from tests.support.kafka import (
     committed_and_end_offsets,
     delete_topics,

@@ -5,8 +5,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from kafka_delivery.headers import DLQ_ERROR_CATEGORY, DLQ_ORIGINAL_TOPIC, DLQ_REPLAYED_FROM
 from order_service.cli.samples import encode
-from order_service.messaging.headers import DLQ_ERROR_CATEGORY, DLQ_ORIGINAL_TOPIC, DLQ_REPLAYED_FROM
 from tests.support.kafka import produce, read_all
 from tests.support.orders import order_ids, valid_orders
 from tests.support.service import ServiceProcess, ServiceTopics

@@ -5,8 +5,7 @@ from collections.abc import Callable
 
 import pytest
 
-from order_service.cli.samples import encode
-from order_service.messaging.headers import (
+from kafka_delivery.headers import (
     DLQ_ATTEMPTS,
     DLQ_ERROR_CATEGORY,
     DLQ_ERROR_TYPE,
@@ -14,6 +13,7 @@ from order_service.messaging.headers import (
     DLQ_PREFIX,
     RETRY_PREFIX,
 )
+from order_service.cli.samples import encode
 from tests.support.kafka import produce, read_all
 from tests.support.orders import Record, keys, order_ids, valid_orders
 from tests.support.service import ServiceProcess, ServiceTopics

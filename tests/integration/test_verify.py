@@ -12,8 +12,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from kafka_delivery.headers import INPUT_OFFSET, INPUT_PARTITION, INPUT_TOPIC
 from order_service.cli.samples import malformed_corpus
-from order_service.messaging.headers import INPUT_OFFSET, INPUT_PARTITION, INPUT_TOPIC
 from tests.support.kafka import create_topics, hosts, produce, read_all, unique, wait_all_committed
 from tests.support.orders import Record, valid_orders
 from tests.support.service import ServiceProcess, ServiceTopics

@@ -2,10 +2,10 @@
 
 from faststream.kafka import KafkaBroker
 
+from kafka_delivery.types import RecordSink
 from order_service.adapters.observability import build_observability
 from order_service.bootstrap import create_broker
 from order_service.delivery import Subscription, build_subscriptions
-from order_service.messaging.records import RecordSink
 from order_service.settings import Settings
 
 

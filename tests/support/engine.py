@@ -13,13 +13,13 @@ from typing import Any
 from aiokafka import TopicPartition
 from prometheus_client import CollectorRegistry
 
-from order_service.messaging.at_least_once import AtLeastOnce
-from order_service.messaging.engine import DeliveryEngine, EngineSettings, Guarantee
-from order_service.messaging.exactly_once import ExactlyOnce
-from order_service.messaging.exactly_once_producers import PartitionProducers, transactional_id
-from order_service.messaging.metrics import PipelineMetrics
-from order_service.messaging.records import OutgoingRecord, RecordHandler, Waits
-from order_service.messaging.retry import DelayGate
+from kafka_delivery.engine.engine import DeliveryEngine, EngineSettings, Guarantee
+from kafka_delivery.guarantees.at_least_once import AtLeastOnce
+from kafka_delivery.guarantees.exactly_once import ExactlyOnce
+from kafka_delivery.guarantees.transactional_producers import PartitionProducers, transactional_id
+from kafka_delivery.handlers.retry import DelayGate
+from kafka_delivery.operations.metrics import PipelineMetrics
+from kafka_delivery.types import OutgoingRecord, RecordHandler, Waits
 from tests.support.fakes import FakeConsumer, FakeKafka, FakeProducer, FakeSink, record, sample
 
 TP0 = TopicPartition("in", 0)

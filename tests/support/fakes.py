@@ -1,6 +1,6 @@
 """In-memory stand-ins for the Kafka clients the messaging layer drives, for fast unit tests.
 
-Each fake implements only the part of the aiokafka API that `order_service.messaging` calls, and
+Each fake implements only the part of the aiokafka API that `kafka_delivery` calls, and
 keeps what a user of the real thing would see: records sent (and, for transactions, those made
 visible by a commit), committed offsets, seeks, pauses and resumes. Failures are injected per
 record (`Faults`), the way a broker fails one produce request and not the next.
@@ -17,7 +17,7 @@ from aiokafka.errors import IllegalStateError, ProducerFenced
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry
 
-from order_service.messaging.records import Headers, OutgoingRecord
+from kafka_delivery.types import Headers, OutgoingRecord
 
 TIMESTAMP = 1_700_000_000_000
 

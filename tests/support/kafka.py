@@ -9,8 +9,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import for_code
 from bench.offsets import committed_and_end, end_offsets
 
-from order_service.messaging import kafka_io
-from order_service.messaging.errors import MissingTopicsError
+from kafka_delivery.errors import MissingTopicsError
+from kafka_delivery.tools import reading as kafka_io
 from tests.support.waiting import eventually
 
 

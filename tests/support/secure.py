@@ -15,8 +15,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import for_code
 from bench import offsets
 
+from kafka_delivery.tools import reading as kafka_io
 from order_service.adapters.connection import client_kwargs
-from order_service.messaging import kafka_io
 from order_service.settings import KafkaSettings
 from tests.support.waiting import eventually
 

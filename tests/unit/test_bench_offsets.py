@@ -4,7 +4,7 @@ import pytest
 from aiokafka import TopicPartition
 from bench.offsets import committed_and_end, end_offsets
 
-from order_service.messaging.errors import MissingTopicsError
+from kafka_delivery.errors import MissingTopicsError
 from tests.support.fakes import FakeConsumer, record
 
 TP0 = TopicPartition("t", 0)

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from aiokafka import ConsumerRecord
 
+from kafka_delivery.headers import DLQ_FAILED_AT
+from kafka_delivery.tools.redrive import ReplayFilter
 from order_service.cli.dlq import utc_datetime
-from order_service.messaging.headers import DLQ_FAILED_AT
-from order_service.messaging.redrive import ReplayFilter
 
 
 def letter(failed_at: str) -> ConsumerRecord:

@@ -2,8 +2,8 @@ from datetime import UTC, datetime
 
 from aiokafka import ConsumerRecord
 
-from order_service.messaging.envelope import Failure, dead_letter, read_envelope
-from order_service.messaging.errors import ErrorCategory, safe_message
+from kafka_delivery.errors import ErrorCategory, safe_message
+from kafka_delivery.handlers.envelope import Failure, dead_letter, read_envelope
 
 
 def record(headers: list[tuple[str, bytes]]) -> ConsumerRecord:

@@ -3,10 +3,10 @@ import random
 import pytest
 from pydantic import ValidationError
 
+from kafka_delivery.errors import classify
+from kafka_delivery.handlers.json_events import JsonHandler
 from order_service.cli.samples import encode, malformed_corpus, sample_order
 from order_service.domain.events import OrderCreated, OrderProcessed
-from order_service.messaging.errors import classify
-from order_service.messaging.json_handler import JsonHandler
 
 
 async def _same(order: OrderCreated) -> OrderCreated:

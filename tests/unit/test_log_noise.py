@@ -99,7 +99,7 @@ def test_other_loggers_are_never_filtered() -> None:
     clock = FakeClock()
     repeats = RepeatFilter(window_s=60, clock=clock)
 
-    for name in ("order_service.messaging.pipeline", "aiokafkax", "uvicorn.error"):
+    for name in ("kafka_delivery.engine.engine", "aiokafkax", "uvicorn.error"):
         assert all(repeats.filter(record(name, TEMPLATES[0][1], HOSTS[0])) for _ in range(100))
 
 

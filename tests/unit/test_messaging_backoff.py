@@ -20,9 +20,9 @@ from aiokafka.errors import (
 )
 from prometheus_client import CollectorRegistry
 
-from order_service.messaging import backoff as backoff_module
-from order_service.messaging.backoff import PartitionBackoff, refusal
-from order_service.messaging.metrics import PipelineMetrics
+from kafka_delivery.engine import backoff as backoff_module
+from kafka_delivery.engine.backoff import PartitionBackoff, refusal
+from kafka_delivery.operations.metrics import PipelineMetrics
 from tests.support.fakes import FakeConsumer, sample, wait_until
 
 TP = TopicPartition("in", 0)

@@ -12,9 +12,9 @@ from aiokafka.errors import (
     UnknownTopicOrPartitionError,
 )
 
-from order_service.messaging.batches import Batches
-from order_service.messaging.partitioner import Murmur2Partitioner
-from order_service.messaging.records import OutgoingRecord
+from kafka_delivery.producing.batches import Batches
+from kafka_delivery.producing.partitioner import Murmur2Partitioner
+from kafka_delivery.types import OutgoingRecord
 from tests.support.fakes import FakeBatch, FakeKafka, FakeProducer, value_is, wait_until
 
 

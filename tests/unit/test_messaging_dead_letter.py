@@ -13,14 +13,14 @@ import pytest
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
 
-from order_service.messaging import dead_letter as dead_letter_module
-from order_service.messaging import headers
-from order_service.messaging.dead_letter import DeadLetterGuard
-from order_service.messaging.envelope import original_headers, read_envelope
-from order_service.messaging.errors import DeserializationError, ErrorCategory, classify
-from order_service.messaging.metrics import PipelineMetrics
-from order_service.messaging.records import OutgoingRecord, Waits
-from order_service.messaging.retry import RetryPolicy, RetryTopic, TransientError, header
+from kafka_delivery import headers
+from kafka_delivery.errors import DeserializationError, ErrorCategory, classify
+from kafka_delivery.handlers import dead_letters as dead_letter_module
+from kafka_delivery.handlers.dead_letters import DeadLetterGuard
+from kafka_delivery.handlers.envelope import original_headers, read_envelope
+from kafka_delivery.handlers.retry import RetryPolicy, RetryTopic, TransientError, header
+from kafka_delivery.operations.metrics import PipelineMetrics
+from kafka_delivery.types import OutgoingRecord, Waits
 from tests.support.fakes import TIMESTAMP, record, sample
 
 DLQ = "in.dlq"

@@ -6,8 +6,8 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
-from order_service.messaging.headers import RETRY_DUE_AT
-from order_service.messaging.retry import DelayGate, due_in_s
+from kafka_delivery.handlers.retry import DelayGate, due_in_s
+from kafka_delivery.headers import RETRY_DUE_AT
 from tests.support.fakes import FakeConsumer, record, wait_until
 
 RETRY = TopicPartition("in.retry", 2)

@@ -18,9 +18,9 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
 )
 
-from order_service.messaging.headers import RETRY_DUE_AT
-from order_service.messaging.records import OutgoingRecord
-from order_service.messaging.retry import DelayGate
+from kafka_delivery.handlers.retry import DelayGate
+from kafka_delivery.headers import RETRY_DUE_AT
+from kafka_delivery.types import OutgoingRecord
 from tests.support.engine import TP0, TP1, AtLeastOnceRig, Engines, Work, keyed, value
 from tests.support.fakes import record, records, value_is, wait_until
 

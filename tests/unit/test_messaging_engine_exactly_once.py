@@ -21,8 +21,8 @@ from aiokafka.errors import (
     ProducerFenced,
 )
 
-from order_service.messaging.exactly_once_producers import PartitionProducers
-from order_service.messaging.records import OutgoingRecord
+from kafka_delivery.guarantees.transactional_producers import PartitionProducers
+from kafka_delivery.types import OutgoingRecord
 from tests.support.engine import APP, GROUP, TP0, TP1, Engines, ExactlyOnceRig, Work, echo, txn, value
 from tests.support.fakes import FakeKafka, FakeProducer, records, value_is, wait_until
 

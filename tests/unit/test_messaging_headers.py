@@ -7,7 +7,7 @@ what readers outside this repository rely on.
 import re
 from pathlib import Path
 
-from order_service.messaging import headers
+from kafka_delivery import headers
 
 DOCS = Path(__file__).parents[2] / "docs"
 

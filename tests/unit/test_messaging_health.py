@@ -8,9 +8,9 @@ from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError, TopicAuthorizationFailedError
 from prometheus_client import CollectorRegistry
 
-from order_service.messaging.backoff import PartitionBackoff
-from order_service.messaging.health import GroupMembership, Readiness, ReadinessProbe
-from order_service.messaging.metrics import PipelineMetrics
+from kafka_delivery.engine.backoff import PartitionBackoff
+from kafka_delivery.operations.health import GroupMembership, Readiness, ReadinessProbe
+from kafka_delivery.operations.metrics import PipelineMetrics
 from tests.support.fakes import FakeClient, sample
 
 GROUP = "g"

@@ -3,9 +3,9 @@
 import pytest
 from aiokafka import TopicPartition
 
-from order_service.messaging.errors import MissingTopicsError
-from order_service.messaging.kafka_io import assign_all, partitions_of, read_to_end, remaining
-from order_service.messaging.records import InputRecord
+from kafka_delivery.errors import MissingTopicsError
+from kafka_delivery.tools.reading import assign_all, partitions_of, read_to_end, remaining
+from kafka_delivery.types import InputRecord
 from tests.support.fakes import FakeConsumer, record
 
 TP0 = TopicPartition("t", 0)

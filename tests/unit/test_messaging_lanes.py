@@ -2,7 +2,7 @@
 
 import asyncio
 
-from order_service.messaging.lanes import Lane, Ordering, Slot
+from kafka_delivery.engine.lanes import Lane, Ordering, Slot
 from tests.support.engine import TP0
 from tests.support.fakes import record
 

@@ -5,8 +5,8 @@ import functools
 from aiokafka import TopicPartition
 from prometheus_client import CollectorRegistry, Histogram
 
-from order_service.messaging.health import GroupMembership
-from order_service.messaging.metrics import Distribution, Flow, PartitionFlow, PipelineMetrics, Tally
+from kafka_delivery.operations.health import GroupMembership
+from kafka_delivery.operations.metrics import Distribution, Flow, PartitionFlow, PipelineMetrics, Tally
 from tests.support.fakes import FakeConsumer, sample
 
 GROUP = "g"

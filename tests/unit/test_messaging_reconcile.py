@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from aiokafka import TopicPartition
 
-from order_service.messaging.reconcile import reconcile
-from order_service.messaging.reconcile_model import Kind, Outcome, Ref, ranges_of
-from order_service.messaging.reconcile_scan import CannotRead, scan
+from kafka_delivery.tools.reconcile.model import Kind, Outcome, Ref, ranges_of
+from kafka_delivery.tools.reconcile.reconciler import reconcile
+from kafka_delivery.tools.reconcile.scan import CannotRead, scan
 from tests.support.fakes import FakeConsumer, records
 
 

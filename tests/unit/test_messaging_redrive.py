@@ -5,11 +5,11 @@ from typing import Any
 
 import pytest
 
-from order_service.messaging.envelope import Failure, dead_letter
-from order_service.messaging.errors import ErrorCategory
-from order_service.messaging.headers import DLQ_REPLAYED_FROM
-from order_service.messaging.redrive import ReplayFilter, replay_record
-from order_service.messaging.retry import RetryTopic
+from kafka_delivery.errors import ErrorCategory
+from kafka_delivery.handlers.envelope import Failure, dead_letter
+from kafka_delivery.handlers.retry import RetryTopic
+from kafka_delivery.headers import DLQ_REPLAYED_FROM
+from kafka_delivery.tools.redrive import ReplayFilter, replay_record
 from tests.support.fakes import record
 
 ORIGINAL_HEADERS = [("trace", b"abc"), ("binary", b"\x00\xff")]

@@ -13,7 +13,7 @@ import pytest
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
 from order_service.adapters.connection import build_security, client_kwargs
-from order_service.messaging.errors import ConfigurationError
+from order_service.errors import ConfigurationError
 from order_service.settings import KafkaSettings
 
 MECHANISMS = [("PLAIN", SASLPlaintext), ("SCRAM-SHA-256", SASLScram256), ("SCRAM-SHA-512", SASLScram512)]

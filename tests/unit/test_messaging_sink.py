@@ -6,8 +6,8 @@ import asyncio
 import pytest
 from aiokafka.errors import KafkaConnectionError, OutOfOrderSequenceNumber
 
-from order_service.messaging.records import OutgoingRecord
-from order_service.messaging.sink import ProducerSink
+from kafka_delivery.producing.sink import ProducerSink
+from kafka_delivery.types import OutgoingRecord
 from tests.support.fakes import FakeKafka, wait_until
 
 

@@ -9,9 +9,9 @@ from aiokafka.errors import (
     UnknownTopicOrPartitionError,
 )
 
-from order_service.messaging import topics as topics_module
-from order_service.messaging.errors import MissingTopicsError, TopicConfigError
-from order_service.messaging.topics import (
+from kafka_delivery.errors import MissingTopicsError, TopicConfigError
+from kafka_delivery.operations import topics as topics_module
+from kafka_delivery.operations.topics import (
     MAX_MESSAGE_BYTES,
     TopicSpec,
     ensure_topics,

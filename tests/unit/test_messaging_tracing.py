@@ -9,8 +9,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from order_service.messaging.records import OutgoingRecord
-from order_service.messaging.tracing import RecordTracing
+from kafka_delivery.handlers.tracing import RecordTracing
+from kafka_delivery.types import OutgoingRecord
 from tests.support.fakes import record
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"

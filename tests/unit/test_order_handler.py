@@ -10,9 +10,9 @@ from typing import Any
 
 from faststream.kafka import TestKafkaBroker
 
-from order_service.messaging.envelope import read_envelope
-from order_service.messaging.headers import DLQ_ERROR_CATEGORY, DLQ_ORIGINAL_TOPIC
-from order_service.messaging.records import OutgoingRecord
+from kafka_delivery.handlers.envelope import read_envelope
+from kafka_delivery.headers import DLQ_ERROR_CATEGORY, DLQ_ORIGINAL_TOPIC
+from kafka_delivery.types import OutgoingRecord
 from order_service.settings import load_settings
 from tests.support.app import create_test_broker
 from tests.support.fakes import wait_until

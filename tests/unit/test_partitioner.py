@@ -3,7 +3,7 @@ import random
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 
-from order_service.messaging.partitioner import Murmur2Partitioner, murmur2
+from kafka_delivery.producing.partitioner import Murmur2Partitioner, murmur2
 
 
 def test_murmur2_matches_the_reference_on_random_keys_of_every_length() -> None:

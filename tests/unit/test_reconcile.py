@@ -5,12 +5,12 @@ from collections.abc import Sequence
 from aiokafka import ConsumerRecord
 from pydantic import BaseModel
 
-from order_service.messaging.envelope import Failure, dead_letter
-from order_service.messaging.errors import ErrorCategory
-from order_service.messaging.headers import INPUT_OFFSET, INPUT_TOPIC, INPUT_VIA
-from order_service.messaging.json_handler import JsonHandler
-from order_service.messaging.reconcile import Reconciler, reconcile
-from order_service.messaging.reconcile_model import (
+from kafka_delivery.errors import ErrorCategory
+from kafka_delivery.handlers.envelope import Failure, dead_letter
+from kafka_delivery.handlers.json_events import JsonHandler
+from kafka_delivery.handlers.retry import RetryTopic
+from kafka_delivery.headers import INPUT_OFFSET, INPUT_TOPIC, INPUT_VIA
+from kafka_delivery.tools.reconcile.model import (
     Kind,
     Outcome,
     Ref,
@@ -18,8 +18,8 @@ from order_service.messaging.reconcile_model import (
     output_outcome,
     retried_input,
 )
-from order_service.messaging.records import OutgoingRecord
-from order_service.messaging.retry import RetryTopic
+from kafka_delivery.tools.reconcile.reconciler import Reconciler, reconcile
+from kafka_delivery.types import OutgoingRecord
 
 IN, OUT, DLQ, RETRY = "in", "out", "in.dlq", "in.retry"
 

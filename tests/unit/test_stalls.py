@@ -5,7 +5,7 @@ import pytest
 from aiokafka import TopicPartition
 from prometheus_client import CollectorRegistry, Counter
 
-from order_service.messaging.stalls import StallMonitor
+from kafka_delivery.operations.stalls import StallMonitor
 
 TP = TopicPartition("in", 0)
 GROUP = "g"
@@ -41,12 +41,12 @@ class Partitions:
 
 @pytest.fixture
 def parts(caplog: pytest.LogCaptureFixture) -> Partitions:
-    caplog.set_level(logging.INFO, logger="order_service.messaging.stalls")
+    caplog.set_level(logging.INFO, logger="kafka_delivery.operations.stalls")
     return Partitions()
 
 
 def records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == "order_service.messaging.stalls"]
+    return [r for r in caplog.records if r.name == "kafka_delivery.operations.stalls"]
 
 
 def levels(caplog: pytest.LogCaptureFixture) -> list[int]:

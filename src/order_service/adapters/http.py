@@ -5,7 +5,7 @@ from typing import Any
 
 from faststream.asgi import AsgiResponse, get
 
-from order_service.messaging.health import ReadinessProbe
+from kafka_delivery.operations.health import ReadinessProbe
 
 
 def _json(status: int, body: dict[str, Any]) -> AsgiResponse:

@@ -14,7 +14,7 @@ from typing import Any
 
 from opentelemetry import trace
 
-from order_service.messaging.context import current_record
+from kafka_delivery.logs import current_record
 
 current_order_id: ContextVar[str | None] = ContextVar("current_order_id", default=None)
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "color_message"}

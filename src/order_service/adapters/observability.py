@@ -9,7 +9,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 from prometheus_client import CollectorRegistry, make_asgi_app
 
-from order_service.messaging.metrics import PipelineMetrics, Tally
+from kafka_delivery.operations.metrics import PipelineMetrics, Tally
 
 
 @dataclass

@@ -2,9 +2,8 @@
 
 from aiokafka.admin import AIOKafkaAdminClient
 
-from order_service.adapters.connection import client_kwargs
-from order_service.messaging.errors import ConfigurationError, MissingTopicsError, TopicConfigError
-from order_service.messaging.topics import (
+from kafka_delivery.errors import MissingTopicsError, TopicConfigError
+from kafka_delivery.operations.topics import (
     ENVELOPE_HEADROOM_BYTES,
     MAX_MESSAGE_BYTES,
     TopicSpec,
@@ -12,6 +11,8 @@ from order_service.messaging.topics import (
     max_message_bytes,
     too_small,
 )
+from order_service.adapters.connection import client_kwargs
+from order_service.errors import ConfigurationError
 from order_service.settings import KafkaSettings, Settings, TopicSettings
 
 

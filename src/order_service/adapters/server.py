@@ -11,7 +11,7 @@ from faststream.asgi import AsgiFastStream
 from faststream.asgi.app import cast_uvicorn_params
 
 from order_service.adapters.supervision import Supervisor
-from order_service.messaging.errors import ConfigurationError
+from order_service.errors import ConfigurationError
 
 logger = logging.getLogger("order_service")
 

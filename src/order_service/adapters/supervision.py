@@ -14,7 +14,7 @@ from typing import Any
 
 import uvicorn
 
-from order_service.messaging.health import GroupMembership
+from kafka_delivery.operations.health import GroupMembership
 
 logger = logging.getLogger("order_service.adapters.supervision")
 # Past the grace period, what is still open is left; a little slack lets the last lines out.

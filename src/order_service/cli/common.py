@@ -20,9 +20,10 @@ from aiokafka.errors import KafkaError
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup
 
+from kafka_delivery.errors import KafkaDeliveryError
 from order_service.adapters.connection import client_kwargs
 from order_service.cli.bounded import CommandFailed, KafkaUnreachable, connection_errors
-from order_service.messaging.errors import ConfigurationError
+from order_service.errors import ConfigurationError
 from order_service.settings import Settings, load_settings
 
 PROG = "order-service"
@@ -98,7 +99,10 @@ def run(work: Callable[[Settings], Coroutine[Any, Any, None]], *, timeout: float
         fail(f"cannot reach Kafka at {bootstrap} within {timeout:g}s: {exc}")
     except CommandFailed as exc:
         fail(f"{exc} (Kafka at {bootstrap})")
-    except ConfigurationError as exc:  # provisioning: missing topics that may not be created, and such
+    except (
+        ConfigurationError,
+        KafkaDeliveryError,
+    ) as exc:  # missing topics that may not be created, and such
         fail(str(exc))
     except KafkaError as exc:
         fail(f"Kafka at {bootstrap}: {exc}")

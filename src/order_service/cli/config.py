@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from order_service.cli.common import fail
-from order_service.messaging.errors import ConfigurationError
+from order_service.errors import ConfigurationError
 from order_service.settings import EffectiveSetting, effective_settings, load_settings
 
 MASK = "********"

@@ -6,14 +6,14 @@ from collections import Counter
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 
+from kafka_delivery.handlers.envelope import read_envelope
+from kafka_delivery.headers import DLQ_ERROR_CATEGORY, DLQ_ERROR_TYPE
+from kafka_delivery.tools.redrive import ReplayFilter, replay_record
+from kafka_delivery.types import InputRecord
 from order_service.adapters.connection import build_producer
 from order_service.cli.bounded import DEFAULT_TIMEOUT, bounded, closing, connect, deadline, require_topic
 from order_service.cli.progress import progress_bar
 from order_service.cli.reads import assign_all, fetch, reader, scan
-from order_service.messaging.envelope import read_envelope
-from order_service.messaging.headers import DLQ_ERROR_CATEGORY, DLQ_ERROR_TYPE
-from order_service.messaging.records import InputRecord
-from order_service.messaging.redrive import ReplayFilter, replay_record
 from order_service.settings import Settings
 
 

@@ -2,10 +2,10 @@
 
 from typing import Annotated
 
+from kafka_delivery.errors import MissingTopicsError
 from order_service.adapters.provisioning import provision_topics
 from order_service.cli.bounded import DEFAULT_TIMEOUT, CommandFailed, bounded, deadline
 from order_service.cli.common import run, timeout_option
-from order_service.messaging.errors import MissingTopicsError
 from order_service.settings import Settings
 
 

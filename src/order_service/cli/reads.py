@@ -5,10 +5,10 @@ from collections.abc import AsyncIterator
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from kafka_delivery.tools import reading as kafka_io
+from kafka_delivery.types import InputRecord
 from order_service.adapters.connection import client_kwargs
 from order_service.cli.bounded import KafkaUnreachable, bounded, connection_errors, require_topic
-from order_service.messaging import kafka_io
-from order_service.messaging.records import InputRecord
 from order_service.settings import Settings
 
 fetch = kafka_io.fetch

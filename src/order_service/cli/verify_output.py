@@ -4,9 +4,9 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
+from kafka_delivery.tools.reconcile.kafka import Topics
+from kafka_delivery.tools.reconcile.report import Report
 from order_service.cli.verify_options import CLEAN
-from order_service.messaging.reconcile_kafka import Topics
-from order_service.messaging.reconcile_report import Report
 
 
 def as_json(

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from order_service.messaging.errors import ConfigurationError
+from order_service.errors import ConfigurationError
 from order_service.settings.groups import (
     ENV_PREFIX,
     NESTED_DELIMITER,

@@ -1,0 +1,107 @@
+"""At-least-once: outputs through one idempotent producer; each partition's offset committed only past
+records whose outputs the broker acknowledged."""
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from aiokafka import TopicPartition
+
+from kafka_delivery.engine.engine import BoundToEngine
+from kafka_delivery.engine.lanes import Lane, Slot, ack_error
+from kafka_delivery.types import OutgoingRecord, RecordSink
+
+logger = logging.getLogger(__name__)
+
+
+class AtLeastOnce(BoundToEngine):
+    """A failed output rewinds its partition to that record: it and the records after it are
+    processed and published again (at-least-once duplicates), in offset order."""
+
+    drops_all_on_failure = False
+    stops_at_refused_output = True
+
+    def __init__(self, sink: RecordSink) -> None:
+        self._sink = sink
+
+    async def accepts(self, lane: Lane) -> bool:
+        return True
+
+    def publish(self, lane: Lane, outputs: Sequence[OutgoingRecord]) -> "Sequence[asyncio.Future[Any]]":
+        send = self._sink.send
+        return [send(out) for out in outputs]
+
+    async def commit(self, lanes: Sequence[Lane], *, force: bool) -> None:
+        """Commit every lane up to its acknowledged prefix, in one request."""
+        engine = self.engine
+        offsets: dict[TopicPartition, int] = {}
+        for lane in lanes:
+            through, failed = _acked_prefix(lane)
+            if through is not None:
+                offsets[lane.tp] = through
+            if failed is not None:
+                slot, error = failed
+                engine.metrics.publish_failures.inc()
+                await engine.fail(lane, slot.offset, error, "output of %s@%s was not acknowledged")
+        consumer = engine.consumer()
+        if not offsets:
+            return
+        if consumer is not None:
+            assigned = consumer.assignment()
+            offsets = {tp: o for tp, o in offsets.items() if tp in assigned}
+            try:
+                await consumer.commit(offsets)
+            except Exception as exc:  # noqa: BLE001 - the acked records are committed by a later round
+                engine.metrics.commit_failures.inc()
+                logger.warning("offset commit failed; retrying with the next round: %r", exc)
+                await asyncio.sleep(engine.settings.backoff_ms / 1000)
+                return
+        for tp, offset in offsets.items():
+            if (owner := engine.lanes.get(tp)) is not None:
+                engine.commit_done(owner, offset)
+
+    async def recover(self, lane: Lane, offset: int, exc: BaseException) -> int | None:
+        """From `offset`, or from an earlier record whose output was refused meanwhile (another
+        output partition failed while the lane recovered): nothing after a refused output may be
+        published before it is published again."""
+        for slot in itertools.islice(lane.unacked, lane.acked, None):
+            if slot.offset >= offset:
+                break
+            if any(ack.done() and ack_error(ack) is not None for ack in slot.acks):
+                return slot.offset
+        return offset
+
+    async def assigned(self, partitions: set[TopicPartition]) -> None:
+        """The consumer starts each partition at its committed offset: nothing to do."""
+
+    async def revoked(self, partitions: set[TopicPartition]) -> None:
+        """Nothing is held per partition outside the engine."""
+
+    def transactional_ids(self) -> list[str]:
+        return []
+
+    async def close(self) -> None:
+        """The producer is the service's, closed by it."""
+
+
+def _acked_prefix(lane: Lane) -> tuple[int | None, tuple[Slot, BaseException] | None]:
+    """One past the last record of the lane's acknowledged prefix, and the first failed record.
+
+    Records found acknowledged are not looked at again (`lane.acked`); records share their batch's ack.
+    """
+    through = lane.unacked[lane.acked - 1].offset + 1 if lane.acked else None
+    acked: set[asyncio.Future[Any]] = set()
+    for slot in itertools.islice(lane.unacked, lane.acked, None):
+        for ack in slot.acks:
+            if ack in acked:
+                continue
+            if not ack.done():
+                return through, None
+            if (error := ack_error(ack)) is not None:
+                return through, (slot, error)
+            acked.add(ack)
+        through = slot.offset + 1
+        lane.acked += 1
+    return through, None

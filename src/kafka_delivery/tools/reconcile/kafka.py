@@ -1,0 +1,159 @@
+"""Reading real topics into a `Reconciler`: `read_and_reconcile`.
+
+The input topic is read over the selected range, the output, dead-letter and (when it exists) retry
+topics whole, each up to its end offset at start, with kafka_io's reading consumer (`read_committed`).
+Every Kafka call is bounded; what cannot be read raises `CannotRead` (reconcile_scan.py).
+"""
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from kafka_delivery.errors import MissingTopicsError
+from kafka_delivery.tools.reading import partitions_of, reading_consumer
+from kafka_delivery.tools.reconcile.model import retried_input
+from kafka_delivery.tools.reconcile.reconciler import Reconciler
+from kafka_delivery.tools.reconcile.report import Report
+from kafka_delivery.tools.reconcile.scan import CannotRead, Progress, bounded, scan
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    input: str
+    output: str
+    dead_letter: str
+    retry: str | None = None  # read when it exists
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Which inputs to check: offsets (`to_offset` included) and times (`until_ms` excluded), both
+    per partition. A time stands for the offset of the partition's first record at or after it."""
+
+    from_offset: int | None = None
+    to_offset: int | None = None
+    since_ms: int | None = None
+    until_ms: int | None = None
+
+
+CLOSE_TIMEOUT_S = 5.0
+
+
+async def read_and_reconcile(
+    client_kwargs: Mapping[str, Any],
+    topics: Topics,
+    *,
+    selection: Selection = Selection(),
+    timeout: float = 30.0,
+    listed: int = 20,
+    progress: Progress | None = None,
+) -> Report:
+    """Read the topics (`read_committed`) up to their end offsets at start, and reconcile them.
+
+    The input topic is read over the selected range, the other topics whole (the outcome of an
+    input in range may be anywhere in them). `timeout` bounds connecting, each metadata or offsets
+    request, and each stretch of fetching that makes no progress; then `CannotRead` is raised.
+    """
+    consumer = reading_consumer(**client_kwargs)
+    try:
+        async with bounded("connecting", timeout):
+            await consumer.start()
+        partitions = await _partitions(consumer, topics, timeout)
+        everything = [tp for tps in partitions.values() for tp in tps]
+        consumer.assign(everything)
+        async with bounded("reading the offsets", timeout):
+            firsts = await consumer.beginning_offsets(everything)
+            ends = await consumer.end_offsets(everything)
+            ranges = await _input_ranges(consumer, partitions[topics.input], firsts, ends, selection)
+        bounds = {tp: (firsts[tp], ends[tp]) for tp in everything}
+        bounds.update({TopicPartition(*tp): r for tp, r in ranges.items()})
+        reconciler = Reconciler(ranges, listed=listed)
+        handlers = _handlers(reconciler, topics, partitions)
+        await scan(consumer, bounds, handlers, timeout, progress)
+        report = reconciler.report()
+        report.retry_topic_read = topics.retry in handlers
+        return report
+    finally:
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                await consumer.stop()
+        except (TimeoutError, KafkaError):
+            pass
+
+
+async def _partitions(
+    consumer: AIOKafkaConsumer, topics: Topics, timeout: float
+) -> dict[str, list[TopicPartition]]:
+    """The partitions of each topic to read; `CannotRead` names a missing one (the retry topic may be).
+
+    Asked before anything is assigned: the consumer then requests the metadata of all topics, never
+    of one by name, which would create a missing topic on a cluster that auto-creates topics.
+    """
+    wanted = [("input", topics.input), ("output", topics.output), ("dead-letter", topics.dead_letter)]
+    if topics.retry is not None:
+        wanted.append(("retry", topics.retry))
+    found: dict[str, list[TopicPartition]] = {}
+    for role, name in wanted:
+        try:
+            async with bounded("fetching metadata", timeout):
+                of_topic = await partitions_of(consumer, name)
+        except MissingTopicsError:
+            if role == "retry":
+                continue
+            raise CannotRead(f"the {role} topic {name} does not exist (or may not be described)") from None
+        if name in found:
+            raise CannotRead(f"topic {name} cannot be the {role} topic too")
+        found[name] = of_topic
+    return found
+
+
+def _handlers(
+    reconciler: Reconciler, topics: Topics, partitions: Mapping[str, Any]
+) -> dict[str, Callable[[Any], None]]:
+    def on_input(record: Any) -> None:
+        reconciler.add_input_at(record.topic, record.partition, record.offset)
+
+    def on_hop(record: Any) -> None:
+        if (named := retried_input(record)) is not None:
+            reconciler.add_retried(named)
+
+    handlers: dict[str, Callable[[Any], None]] = {
+        topics.input: on_input,
+        topics.output: reconciler.add_output_record,
+        topics.dead_letter: reconciler.add_dead_letter_record,
+    }
+    if topics.retry is not None and topics.retry in partitions:
+        handlers[topics.retry] = on_hop
+    return handlers
+
+
+async def _input_ranges(
+    consumer: AIOKafkaConsumer,
+    partitions: Sequence[TopicPartition],
+    firsts: Mapping[TopicPartition, int],
+    ends: Mapping[TopicPartition, int],
+    selection: Selection,
+) -> dict[tuple[str, int], tuple[int, int]]:
+    """`[start, end)` per input partition: what is still on the log, narrowed by the selection."""
+    starts = {tp: firsts[tp] for tp in partitions}
+    stops = {tp: ends[tp] for tp in partitions}
+    for when, bound, narrow in ((selection.since_ms, starts, max), (selection.until_ms, stops, min)):
+        if when is None:
+            continue
+        found = await consumer.offsets_for_times({tp: max(0, when) for tp in partitions})
+        for tp in partitions:
+            at = found.get(tp)
+            bound[tp] = narrow(bound[tp], ends[tp] if at is None else at.offset)
+    ranges = {}
+    for tp in partitions:
+        start, stop = starts[tp], stops[tp]
+        if selection.from_offset is not None:
+            start = max(start, selection.from_offset)
+        if selection.to_offset is not None:
+            stop = min(stop, selection.to_offset + 1)
+        ranges[(tp.topic, tp.partition)] = (start, max(start, stop))
+    return ranges

@@ -1,7 +1,0 @@
-"""The record being processed, for log lines written while it is."""
-
-from contextvars import ContextVar
-
-from order_service.messaging.records import InputRecord
-
-current_record: ContextVar[InputRecord | None] = ContextVar("current_record", default=None)
