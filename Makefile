@@ -11,7 +11,8 @@ KAFKA_IMAGE ?=
 PYTHON_BASE_IMAGE ?=
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint test-env docs bench bench-smoke kafka-up kafka-down
+
+.PHONY: install run test lint check test-env docs bench bench-smoke kafka-up kafka-down
 
 install:
 	@command -v uv >/dev/null || python3 -m pip install --quiet uv
@@ -21,10 +22,16 @@ install:
 run: install
 	@scripts/run
 
+# Style, types and the import contracts of pyproject.toml ([tool.importlinter]).
 lint: install
 	uv run ruff check .
 	uv run ruff format --check .
 	uv run mypy
+	uv run lint-imports --no-cache
+
+# What to run before a commit: lint, types and the unit tests, in well under a minute.
+check: lint
+	uv run pytest tests/unit -q -p no:cacheprovider
 
 # Docker engine and the images (pulled, or built where that fails); skipped with
 # KAFKA_BOOTSTRAP_SERVERS. Prints the choice as `export KAFKA_IMAGE=...` lines.

@@ -26,7 +26,7 @@ RETRY_ORIGINAL_PARTITION = "retry.original.partition"
 RETRY_ORIGINAL_OFFSET = "retry.original.offset"
 RETRY_ORIGINAL_TIMESTAMP = "retry.original.timestamp"
 
-# The dead-letter envelope (version 1): written by envelope.dead_letter; read by `order-service dlq`
+# The dead-letter envelope (version 1): written by envelope.dead_letter; read by the dead-letter tools
 # (counts, show, the replay filter), by re-drive (where to send a record back) and by reconciliation
 # (which input a dead letter stands for). Re-drive drops every header under DLQ_PREFIX.
 DLQ_PREFIX = "dlq."

@@ -16,9 +16,8 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.specification import AsyncAPI
 from opentelemetry.sdk.trace import TracerProvider
 
-from kafka_delivery.operations.health import ReadinessProbe
-from kafka_delivery.operations.stalls import StallMonitor
-from kafka_delivery.producing.sink import ProducerSink
+from kafka_delivery.operations import ReadinessProbe, StallMonitor
+from kafka_delivery.producing import ProducerSink
 from kafka_delivery.types import DeliveryPipeline
 from order_service.adapters.connection import (
     DEFAULT_MAX_REQUEST_BYTES,

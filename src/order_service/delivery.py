@@ -10,15 +10,10 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from opentelemetry.sdk.trace import TracerProvider
 
-from kafka_delivery.engine.engine import DeliveryEngine, EngineSettings, Guarantee
-from kafka_delivery.guarantees.at_least_once import AtLeastOnce
-from kafka_delivery.guarantees.exactly_once import ExactlyOnce
-from kafka_delivery.guarantees.transactional_producers import PartitionProducers
-from kafka_delivery.handlers.dead_letters import DeadLetterGuard
-from kafka_delivery.handlers.retry import DelayGate, RetryTopic
-from kafka_delivery.handlers.tracing import RecordTracing
-from kafka_delivery.operations.health import GroupMembership
-from kafka_delivery.operations.metrics import PipelineMetrics
+from kafka_delivery.engine import DeliveryEngine, EngineSettings, Guarantee
+from kafka_delivery.guarantees import AtLeastOnce, ExactlyOnce, PartitionProducers
+from kafka_delivery.handlers import DeadLetterGuard, DelayGate, RecordTracing, RetryTopic
+from kafka_delivery.operations import GroupMembership, PipelineMetrics
 from kafka_delivery.types import DeliveryPipeline, RecordHandler, RecordSink
 from order_service.adapters.connection import build_producer
 from order_service.adapters.observability import Observability

@@ -9,9 +9,9 @@ from aiokafka import ConsumerRebalanceListener
 from faststream.kafka import KafkaRouter
 from faststream.middlewares import AckPolicy
 
-from kafka_delivery.faststream.batch import decode_raw_batch, parse_raw_batch
-from kafka_delivery.handlers.json_events import JsonHandler
-from kafka_delivery.operations.metrics import Tally
+from kafka_delivery.faststream import decode_raw_batch, parse_raw_batch
+from kafka_delivery.handlers import JsonHandler
+from kafka_delivery.operations import Tally
 from kafka_delivery.types import InputRecord, OutgoingRecord
 from order_service.adapters.logs import current_order_id
 from order_service.domain.events import OrderCreated, OrderProcessed

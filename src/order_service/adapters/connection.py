@@ -18,7 +18,7 @@ from aiokafka.errors import (
 from faststream.kafka.security import parse_security
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
-from kafka_delivery.producing.partitioner import Murmur2Partitioner
+from kafka_delivery.producing import Murmur2Partitioner
 from order_service.errors import ConfigurationError
 from order_service.settings import ENV_PREFIX, KafkaSettings, ProducerSettings
 

@@ -5,7 +5,7 @@ from typing import Any
 
 from faststream.asgi import AsgiResponse, get
 
-from kafka_delivery.operations.health import ReadinessProbe
+from kafka_delivery.operations import ReadinessProbe
 
 
 def _json(status: int, body: dict[str, Any]) -> AsgiResponse:

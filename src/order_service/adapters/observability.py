@@ -9,7 +9,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 from prometheus_client import CollectorRegistry, make_asgi_app
 
-from kafka_delivery.operations.metrics import PipelineMetrics, Tally
+from kafka_delivery.operations import PipelineMetrics, Tally
 
 
 @dataclass

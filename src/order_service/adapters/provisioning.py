@@ -3,7 +3,7 @@
 from aiokafka.admin import AIOKafkaAdminClient
 
 from kafka_delivery.errors import MissingTopicsError, TopicConfigError
-from kafka_delivery.operations.topics import (
+from kafka_delivery.operations import (
     ENVELOPE_HEADROOM_BYTES,
     MAX_MESSAGE_BYTES,
     TopicSpec,

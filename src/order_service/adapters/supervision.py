@@ -14,7 +14,7 @@ from typing import Any
 
 import uvicorn
 
-from kafka_delivery.operations.health import GroupMembership
+from kafka_delivery.operations import GroupMembership
 
 logger = logging.getLogger("order_service.adapters.supervision")
 # Past the grace period, what is still open is left; a little slack lets the last lines out.

@@ -6,9 +6,9 @@ from collections import Counter
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 
-from kafka_delivery.handlers.envelope import read_envelope
+from kafka_delivery.handlers import read_envelope
 from kafka_delivery.headers import DLQ_ERROR_CATEGORY, DLQ_ERROR_TYPE
-from kafka_delivery.tools.redrive import ReplayFilter, replay_record
+from kafka_delivery.tools import ReplayFilter, replay_record
 from kafka_delivery.types import InputRecord
 from order_service.adapters.connection import build_producer
 from order_service.cli.bounded import DEFAULT_TIMEOUT, bounded, closing, connect, deadline, require_topic

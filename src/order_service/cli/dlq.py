@@ -5,8 +5,8 @@ from typing import Annotated, Any
 
 import typer
 
-from kafka_delivery.handlers.envelope import original_headers, read_envelope
-from kafka_delivery.tools.redrive import ReplayFilter
+from kafka_delivery.handlers import original_headers, read_envelope
+from kafka_delivery.tools import ReplayFilter
 from order_service.cli import dead_letters
 from order_service.cli.bounded import DEFAULT_TIMEOUT, CommandFailed
 from order_service.cli.common import BadValue, positive, run, timeout_option

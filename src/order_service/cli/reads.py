@@ -1,22 +1,22 @@
-"""Consumer-side reads for the commands on the shared toolkit (messaging/kafka_io.py), each step
+"""Consumer-side reads for the commands on the shared toolkit (messaging/tools.py), each step
 bounded (see `bounded`); a missing topic raises `CommandFailed`."""
 
 from collections.abc import AsyncIterator
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from kafka_delivery.tools import reading as kafka_io
+from kafka_delivery import tools
 from kafka_delivery.types import InputRecord
 from order_service.adapters.connection import client_kwargs
 from order_service.cli.bounded import KafkaUnreachable, bounded, connection_errors, require_topic
 from order_service.settings import Settings
 
-fetch = kafka_io.fetch
+fetch = tools.fetch
 
 
 def reader(settings: Settings, group_id: str | None) -> AIOKafkaConsumer:
     """A consumer that commits only when told to, from the oldest record, of committed records only."""
-    return kafka_io.reading_consumer(group_id=group_id, **client_kwargs(settings.kafka))
+    return tools.reading_consumer(group_id=group_id, **client_kwargs(settings.kafka))
 
 
 async def assign_all(
@@ -28,8 +28,8 @@ async def assign_all(
     """
     await require_topic(consumer._client, topic, until)
     async with bounded(f"reading the offsets of {topic}", until):
-        ends = await kafka_io.assign_all(consumer, topic, from_beginning=force)
-        return ends, await kafka_io.remaining(consumer, ends)
+        ends = await tools.assign_all(consumer, topic, from_beginning=force)
+        return ends, await tools.remaining(consumer, ends)
 
 
 async def scan(
@@ -38,7 +38,7 @@ async def scan(
     """Every record from the consumer's positions up to `ends`; `timeout` bounds each fetch that makes
     no progress."""
     try:
-        async for batch in kafka_io.read_to_end(consumer, ends, stall_timeout_s=timeout):
+        async for batch in tools.read_to_end(consumer, ends, stall_timeout_s=timeout):
             for record in batch:
                 yield record
     except TimeoutError:

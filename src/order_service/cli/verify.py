@@ -25,9 +25,7 @@ from typing import NoReturn
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from kafka_delivery.tools.reconcile.kafka import Selection, Topics, read_and_reconcile
-from kafka_delivery.tools.reconcile.report import Report
-from kafka_delivery.tools.reconcile.scan import CannotConnect, CannotRead
+from kafka_delivery.tools import CannotConnect, CannotRead, Report, Selection, Topics, read_and_reconcile
 from order_service.adapters.connection import client_kwargs
 from order_service.cli.bounded import ConnectionErrors
 from order_service.cli.verify_options import CANNOT_CHECK, CLEAN, PROG, VIOLATIONS, inconsistency, parser

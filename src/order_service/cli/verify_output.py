@@ -4,8 +4,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-from kafka_delivery.tools.reconcile.kafka import Topics
-from kafka_delivery.tools.reconcile.report import Report
+from kafka_delivery.tools import Report, Topics
 from order_service.cli.verify_options import CLEAN
 
 

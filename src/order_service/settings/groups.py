@@ -19,7 +19,7 @@ from pydantic import (
 )
 from pydantic_settings import NoDecode
 
-from kafka_delivery.handlers.retry import RetryPolicy
+from kafka_delivery.handlers import RetryPolicy
 
 ENV_PREFIX = "ORDER_SERVICE_"
 NESTED_DELIMITER = "__"

@@ -18,7 +18,7 @@ class Listed:
 
 
 @dataclass(frozen=True, slots=True)
-class OrderViolation:
+class OutOfOrder:
     """`outcome` (for `input`) came after an outcome of a later input of the same partition."""
 
     outcome: Ref
@@ -68,7 +68,7 @@ class Report:
     missing_list: list[Ref] = field(default_factory=list)
     duplicate_list: list[Listed] = field(default_factory=list)
     unmatched_list: list[Listed] = field(default_factory=list)
-    order_violation_list: list[OrderViolation] = field(default_factory=list)
+    order_violation_list: list[OutOfOrder] = field(default_factory=list)
     outside_range_list: list[Stray] = field(default_factory=list)
     unattributed_list: list[Stray] = field(default_factory=list)
 

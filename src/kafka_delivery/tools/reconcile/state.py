@@ -9,7 +9,7 @@ from array import array
 from collections.abc import Mapping
 
 from kafka_delivery.tools.reconcile.model import Ref
-from kafka_delivery.tools.reconcile.report import OrderViolation, Report
+from kafka_delivery.tools.reconcile.report import OutOfOrder, Report
 
 PRESENT = 1  # the input record was read
 RETRIED = 2  # it went through the retry topic
@@ -80,7 +80,7 @@ def check_order(
             report.order_violations += 1
             if len(report.order_violation_list) < listed:
                 report.order_violation_list.append(
-                    OrderViolation(
+                    OutOfOrder(
                         Ref(out_topic, out_partition, at), Ref(in_topic, in_partition, offset), highest
                     )
                 )
