@@ -3,12 +3,9 @@
 import asyncio
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
-
-if TYPE_CHECKING:
-    from kafka_delivery.engine.backoff import PartitionBackoff
+from aiokafka import ConsumerRecord, TopicPartition
 
 Headers = list[tuple[str, bytes]]
 
@@ -64,21 +61,3 @@ def runs_by_partition(records: Sequence[InputRecord]) -> Iterator[tuple[TopicPar
             end += 1
         yield TopicPartition(topic, partition), list(records[start:end])
         start = end
-
-
-class DeliveryPipeline(Protocol):
-    """How fetched batches become outputs and commits: the delivery engine, as its users see it."""
-
-    consumer: "Callable[[], AIOKafkaConsumer | None]"
-    committed: dict[TopicPartition, int]
-    backoff: "PartitionBackoff"
-
-    def rebalance_listener(self) -> ConsumerRebalanceListener: ...
-
-    def transactional_ids(self) -> list[str]: ...
-
-    async def process(self, records: Sequence[InputRecord]) -> None: ...
-
-    async def drain(self, timeout_s: float) -> None: ...
-
-    async def close(self) -> None: ...

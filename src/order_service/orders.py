@@ -1,22 +1,16 @@
-"""The order use case: decode OrderCreated, apply the rules, publish OrderProcessed; its channels."""
+"""The order use case: decode OrderCreated, apply the rules, publish OrderProcessed."""
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from aiokafka import ConsumerRebalanceListener
-from faststream.kafka import KafkaRouter
-from faststream.middlewares import AckPolicy
-
-from kafka_delivery.faststream import decode_raw_batch, parse_raw_batch
 from kafka_delivery.handlers import JsonHandler
 from kafka_delivery.operations import Tally
 from kafka_delivery.types import InputRecord, OutgoingRecord
 from order_service.adapters.logs import current_order_id
 from order_service.domain.events import OrderCreated, OrderProcessed
 from order_service.domain.rules import OrderPolicy
-from order_service.settings import ConsumerSettings, OrderSettings, ProcessingSettings, TopicSettings
+from order_service.settings import OrderSettings, ProcessingSettings
 
 logger = logging.getLogger(__name__)
 
@@ -82,65 +76,3 @@ class OrderHandler:
     def now(self, record: InputRecord) -> Sequence[OutgoingRecord]:
         current_order_id.set(None)
         return self.decode_and_process.now(record)
-
-
-def document_outputs(router: KafkaRouter, topics: TopicSettings, *, retry_topic: bool) -> None:
-    """The output channels, for the AsyncAPI document only.
-
-    The delivery layer's own producer sends these records: FastStream publishers rewrite headers
-    and have no transactions.
-    """
-    router.publisher(
-        topics.output, schema=OrderProcessed, description="One outcome per order, keyed by order_id."
-    )
-    router.publisher(
-        topics.dead_letter,
-        description="Input records that could not be processed: original key, bytes and headers, "
-        "plus the dlq.* envelope headers (docs/dead-letter-envelope.md).",
-    )
-    if retry_topic:
-        router.publisher(topics.retry, description="Input records waiting for a delayed retry.")
-
-
-def subscribe(
-    router: KafkaRouter,
-    consumer: ConsumerSettings,
-    *,
-    topic: str,
-    group_id: str,
-    listener: ConsumerRebalanceListener,
-    process: Callable[[Sequence[InputRecord]], Awaitable[None]],
-) -> Any:
-    """One batch subscriber on `topic` that hands every fetched batch to `process`."""
-    # MANUAL: the pipeline commits each partition only once its outputs are acked.
-    # ACK_FIRST would commit before processing, ACK would commit failures as if done.
-    subscriber = router.subscriber(
-        topic,
-        group_id=group_id,
-        group_instance_id=consumer.instance_id(topic),
-        batch=True,
-        max_records=consumer.max_batch_records,
-        batch_timeout_ms=consumer.batch_timeout_ms,
-        fetch_min_bytes=consumer.fetch_min_bytes,
-        fetch_max_wait_ms=consumer.fetch_max_wait_ms,
-        auto_offset_reset=consumer.auto_offset_reset,
-        session_timeout_ms=consumer.session_timeout_ms,
-        heartbeat_interval_ms=consumer.heartbeat_interval_ms,
-        max_poll_interval_ms=consumer.max_poll_interval_ms,
-        # Outputs of the exactly-once mode, and of transactional upstreams, count once committed.
-        isolation_level="read_committed",
-        ack_policy=AckPolicy.MANUAL,
-        listener=listener,
-        parser=parse_raw_batch,
-        decoder=decode_raw_batch,
-        description="OrderCreated events, JSON; malformed records go to the dead-letter topic.",
-    )
-
-    # The payload annotation documents the channel (AsyncAPI). The broker does not apply types:
-    # the raw decoder hands over the fetched records as they are, and the pipeline decodes them
-    # one by one so that a bad record fails alone.
-    @subscriber
-    async def on_orders_created(orders: list[OrderCreated]) -> None:
-        await process(orders)
-
-    return subscriber

@@ -3,15 +3,18 @@
 from faststream.kafka import KafkaBroker
 
 from kafka_delivery.types import RecordSink
+from order_service.adapters.connection import ProducerFactory
 from order_service.adapters.observability import build_observability
-from order_service.bootstrap import create_broker
-from order_service.delivery import Subscription, build_subscriptions
+from order_service.bootstrap import Subscription, create_broker
 from order_service.settings import Settings
 
 
 def create_test_broker(settings: Settings, sink: RecordSink) -> tuple[KafkaBroker, list[Subscription]]:
     """The same subscriptions and pipelines as the service, publishing through `sink`; the caller
     closes the pipelines (their workers) when done."""
-    observed = build_observability()
-    subscriptions = build_subscriptions(settings, sink, observed, sizing={})
-    return create_broker(settings, subscriptions, observed), subscriptions
+    return create_broker(
+        settings,
+        build_observability(),
+        sink=sink,
+        producers=ProducerFactory(settings.kafka, settings.producer),
+    )

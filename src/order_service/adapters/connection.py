@@ -5,6 +5,7 @@ import logging
 import ssl
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaProducer
@@ -68,6 +69,27 @@ def build_producer(kafka: KafkaSettings, producer: ProducerSettings, **extra: An
         partitioner=Murmur2Partitioner(),
         **extra,
     )
+
+
+@dataclass
+class ProducerFactory:
+    """Makes the service's producers: the sink's, and in exactly-once one per input partition.
+
+    Every producer is made after start-up has learned `max_request_size`: a dead letter carries
+    the input record whole, so a request must fit the input topic's largest record plus the
+    envelope (provisioning reads the topic's limit; `fit` takes it). Until then it is the client's
+    default, 1 MiB.
+    """
+
+    kafka: KafkaSettings
+    producer: ProducerSettings
+    max_request_size: int = DEFAULT_MAX_REQUEST_BYTES
+
+    def fit(self, max_request_size: int) -> None:
+        self.max_request_size = max_request_size
+
+    def __call__(self, **extra: Any) -> AIOKafkaProducer:
+        return build_producer(self.kafka, self.producer, max_request_size=self.max_request_size, **extra)
 
 
 def _ssl_context(kafka: KafkaSettings) -> ssl.SSLContext:

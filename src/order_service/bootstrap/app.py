@@ -1,40 +1,27 @@
-"""The composition root: builds every part of the service from settings, and nothing else does."""
+"""create_app: the whole service, and how it starts and stops."""
 
 import asyncio
 import functools
 import gc
 import logging
 import time
-from collections.abc import Sequence
-from typing import Any
 
 from aiokafka import TopicPartition
 from aiokafka.client import AIOKafkaClient
-from faststream.kafka import KafkaBroker, KafkaRouter
-from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
-from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.specification import AsyncAPI
 from opentelemetry.sdk.trace import TracerProvider
 
+from kafka_delivery.engine import DeliveryEngine
 from kafka_delivery.operations import ReadinessProbe, StallMonitor
 from kafka_delivery.producing import ProducerSink
-from kafka_delivery.types import DeliveryPipeline
-from order_service.adapters.connection import (
-    DEFAULT_MAX_REQUEST_BYTES,
-    build_producer,
-    build_security,
-    client_kwargs,
-    retry_until,
-    wait_for_cluster,
-)
+from order_service.adapters.connection import ProducerFactory, client_kwargs, retry_until, wait_for_cluster
 from order_service.adapters.http import health_routes
 from order_service.adapters.logs import configure_logging
 from order_service.adapters.observability import Observability, build_observability
 from order_service.adapters.provisioning import provision, topic_specs
 from order_service.adapters.server import OrderServiceApp
 from order_service.adapters.supervision import Supervisor
-from order_service.delivery import Subscription, build_subscriptions
-from order_service.orders import document_outputs, subscribe
+from order_service.bootstrap.broker import create_broker
 from order_service.settings import Settings, load_settings
 
 logger = logging.getLogger("order_service")
@@ -48,48 +35,6 @@ DESCRIPTION = (
 )
 
 
-def create_broker(
-    settings: Settings, subscriptions: Sequence[Subscription], observed: Observability
-) -> KafkaBroker:
-    """The broker with one subscriber per subscription."""
-    kafka = settings.kafka
-    middlewares: list[Any] = [KafkaPrometheusMiddleware(registry=observed.registry, app_name="order-service")]
-    if observed.tracer_provider is not None:
-        middlewares.append(KafkaTelemetryMiddleware(tracer_provider=observed.tracer_provider))
-    broker = KafkaBroker(
-        list(kafka.bootstrap_servers),
-        client_id=kafka.client_id,
-        request_timeout_ms=kafka.request_timeout_ms,
-        security=build_security(kafka),
-        consumer_only=True,
-        # The service provisions its topics itself, with the configured replication factor.
-        allow_auto_create_topics=False,
-        # Part of the shutdown grace period: the engines drain before (DRAIN_SHARE), producers close after.
-        graceful_timeout=settings.shutdown_grace_period_s * 0.2,
-        # Handlers get the raw records of a batch: see orders.subscribe.
-        apply_types=False,
-        middlewares=middlewares,
-        logger=logging.getLogger("order_service.broker"),
-        # FastStream's per-batch "Received"/"Processed" lines are debug detail here.
-        log_level=logging.DEBUG,
-    )
-    router = KafkaRouter()
-    for s in subscriptions:
-        s.subscriber.append(
-            subscribe(
-                router,
-                settings.consumer,
-                topic=s.topic,
-                group_id=s.group,
-                listener=s.membership,
-                process=s.pipeline.process,
-            )
-        )
-    document_outputs(router, settings.topics, retry_topic=settings.retry.topic_enabled)
-    broker.include_router(router)
-    return broker
-
-
 def create_app(
     settings: Settings | None = None, tracer_provider: TracerProvider | None = None
 ) -> OrderServiceApp:
@@ -97,15 +42,13 @@ def create_app(
     settings = settings or load_settings()
     configure_logging(settings.log_level, settings.log_format)
     observed = build_observability(settings.otel_traces_exporter, tracer_provider)
-    # Raised at start to what a dead letter of the input topic's largest record needs.
-    sizing = {"max_request_size": DEFAULT_MAX_REQUEST_BYTES}
+    producers = ProducerFactory(settings.kafka, settings.producer)
     sink = ProducerSink(
-        lambda: build_producer(settings.kafka, settings.producer, **sizing),
+        producers,
         topics=settings.topics.written(retry_topic=settings.retry.topic_enabled),
         linger_ms=settings.producer.linger_ms,
     )
-    subscriptions = build_subscriptions(settings, sink, observed, sizing)
-    broker = create_broker(settings, subscriptions, observed)
+    broker, subscriptions = create_broker(settings, observed, sink=sink, producers=producers)
     memberships = [s.membership for s in subscriptions]
     supervisor = Supervisor(
         grace_s=settings.shutdown_grace_period_s,
@@ -143,11 +86,12 @@ def create_app(
             return
         deadline = time.monotonic() + settings.kafka.connect_timeout_s
         await wait_for_cluster(settings.kafka, deadline)
-        created, sizing["max_request_size"] = await retry_until(
+        created, max_request_size = await retry_until(
             deadline,
             "provisioning topics",
             lambda: provision(settings.kafka, settings.topics, retry_topic=settings.retry.topic_enabled),
         )
+        producers.fit(max_request_size)
         if created:
             logger.info("created topics: %s", ", ".join(created))
         await retry_until(deadline, "starting the producer", sink.start)
@@ -206,6 +150,6 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
-def _end_offset(observed: Observability, pipeline: DeliveryPipeline, tp: TopicPartition) -> int | None:
+def _end_offset(observed: Observability, pipeline: DeliveryEngine, tp: TopicPartition) -> int | None:
     consumer = pipeline.consumer()
     return None if consumer is None else observed.metrics.end_offset(consumer, tp)
