@@ -1,7 +1,7 @@
 """Committed and end offsets of a topic, for the benchmark's and the tests' checks.
 
 The service and its commands never ask for these (verify reconciles records, not offsets), so
-they live here rather than in the messaging package; the tests import them from the bench.
+they live here rather than in the kafka_delivery library; the tests import them from the bench.
 """
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
