@@ -6,7 +6,7 @@ The app is typer's; each command, or group of commands, is a module of this pack
     tail        tail.py        print a topic's records
     provision   provision.py   create the service's topics
     config      config.py      the effective settings and where each came from, secrets masked
-    dlq         dlq.py         list | show | replay dead letters (its Kafka work: dead_letters.py)
+    dlq         dlq.py         list | show | replay dead letters (its Kafka work: dlq_kafka.py)
     verify      verify.py      every input has exactly one outcome (verify_options.py, verify_output.py)
 
 Shared: `common` (--timeout, running a command, one-line failures), `bounded` (Kafka calls with a

@@ -7,7 +7,7 @@ import typer
 
 from kafka_delivery.handlers import original_headers, read_envelope
 from kafka_delivery.tools import ReplayFilter
-from order_service.cli import dead_letters
+from order_service.cli import dlq_kafka
 from order_service.cli.bounded import DEFAULT_TIMEOUT, CommandFailed
 from order_service.cli.common import BadValue, positive, run, timeout_option
 from order_service.settings import Settings
@@ -46,7 +46,7 @@ def list_command(
     """Count the dead letters by error category and type."""
 
     async def work(settings: Settings) -> None:
-        counts = await dead_letters.list_counts(settings, timeout=timeout)
+        counts = await dlq_kafka.list_counts(settings, timeout=timeout)
         print(f"{'category':<20} {'error type':<30} {'count':>8}")
         for (category, error_type), count in sorted(counts.items()):
             print(f"{category:<20} {error_type:<30} {count:>8}")
@@ -72,7 +72,7 @@ def show_command(
     """Print one dead letter: its key, envelope, other headers and value."""
 
     async def work(settings: Settings) -> None:
-        record = await dead_letters.show(settings, partition=partition, offset=offset, timeout=timeout)
+        record = await dlq_kafka.show(settings, partition=partition, offset=offset, timeout=timeout)
         if record is None:
             raise CommandFailed(
                 f"no dead letter on {settings.topics.dead_letter} at partition {partition}, offset {offset}"
@@ -146,7 +146,7 @@ def replay_command(
     )
 
     async def work(settings: Settings) -> None:
-        sent, scanned = await dead_letters.replay(
+        sent, scanned = await dlq_kafka.replay(
             settings, selection, dry_run=dry_run, rate=rate, force=force, timeout=timeout
         )
         print(f"{'would replay' if dry_run else 'replayed'} {sent} of {scanned} dead letters scanned")
