@@ -6,8 +6,6 @@ message is the short cause; `common.run` turns it into the command's one line.
 
 import asyncio
 import logging
-import socket
-import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -22,6 +20,8 @@ from aiokafka.errors import (
     RequestTimedOutError,
 )
 
+from kafka_delivery.logs import connection_errors
+
 DEFAULT_TIMEOUT = 30.0
 CLOSE_TIMEOUT = 5.0  # to close a client after success
 ABANDON_TIMEOUT = 1.0  # after a failure: a producer that cannot reach the cluster would flush forever
@@ -33,40 +33,6 @@ class KafkaUnreachable(Exception):
 
 class CommandFailed(Exception):
     """An expected failure, such as a missing topic; the message is the line to print."""
-
-
-class ConnectionErrors(logging.Handler):
-    """Why aiokafka could not connect to each broker: it logs the cause, and raises without it."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.causes: dict[str, str] = {}
-
-    def emit(self, record: logging.LogRecord) -> None:
-        # e.g. 'Unable connect to "%s:%s": %s' % (host, port, OSError(...))
-        args = record.args
-        if isinstance(args, tuple) and len(args) >= 2 and isinstance(args[-1], BaseException):
-            where = ":".join(str(part) for part in args[:-1])
-            self.causes[where] = _describe(args[-1])
-
-    def summary(self) -> str:
-        return "; ".join(f"{where}: {cause}" for where, cause in self.causes.items())
-
-
-connection_errors = ConnectionErrors()  # on aiokafka's logger: see `common.configure_logging`
-
-
-def _describe(error: BaseException) -> str:
-    if isinstance(error, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(error, socket.gaierror):
-        return "unknown host"
-    if isinstance(error, ssl.SSLError):
-        return f"TLS failed: {error.reason or error}"
-    if isinstance(error, TimeoutError):
-        return "no answer"
-    text = str(error) or type(error).__name__
-    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def deadline(timeout: float) -> float:

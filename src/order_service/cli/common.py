@@ -21,8 +21,9 @@ from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageErro
 from typer.core import TyperGroup
 
 from kafka_delivery.errors import KafkaDeliveryError
+from kafka_delivery.logs import tame_aiokafka
 from order_service.adapters.connection import client_kwargs
-from order_service.cli.bounded import CommandFailed, KafkaUnreachable, connection_errors
+from order_service.cli.bounded import CommandFailed, KafkaUnreachable
 from order_service.errors import ConfigurationError
 from order_service.settings import Settings, load_settings
 
@@ -66,16 +67,13 @@ def fail(message: str) -> NoReturn:
 
 
 def configure_logging(settings: Settings) -> None:
-    """aiokafka logs every failed connection attempt, over and over: on the terminal only at DEBUG.
-
-    What it logs still names the cause in the one-line error.
-    """
-    kafka_log = logging.getLogger("aiokafka")
-    kafka_log.addHandler(connection_errors)
+    """aiokafka's logs on the terminal only at DEBUG (`tame_aiokafka`): a command fails in one line,
+    which still names the cause aiokafka logged."""
     if settings.log_level == "DEBUG":
         logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        tame_aiokafka(shown_on=logging.getLogger().handlers[0])
     else:
-        kafka_log.propagate = False
+        tame_aiokafka()
 
 
 def run(work: Callable[[Settings], Coroutine[Any, Any, None]], *, timeout: float) -> None:

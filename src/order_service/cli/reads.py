@@ -6,9 +6,10 @@ from collections.abc import AsyncIterator
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from kafka_delivery import tools
+from kafka_delivery.logs import connection_errors
 from kafka_delivery.types import InputRecord
 from order_service.adapters.connection import client_kwargs
-from order_service.cli.bounded import KafkaUnreachable, bounded, connection_errors, require_topic
+from order_service.cli.bounded import KafkaUnreachable, bounded, require_topic
 from order_service.settings import Settings
 
 fetch = tools.fetch

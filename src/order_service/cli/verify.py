@@ -14,38 +14,21 @@ Run it as `python -m order_service.cli.verify`.
 import argparse
 import asyncio
 import json
-import logging
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import datetime
 from typing import NoReturn
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from kafka_delivery.logs import connection_errors, tame_aiokafka
 from kafka_delivery.tools import CannotConnect, CannotRead, Report, Selection, Topics, read_and_reconcile
 from order_service.adapters.connection import client_kwargs
-from order_service.cli.bounded import ConnectionErrors
 from order_service.cli.verify_options import CANNOT_CHECK, CLEAN, PROG, VIOLATIONS, inconsistency, parser
 from order_service.cli.verify_output import as_json, summary
 from order_service.settings import ConfigurationError, Settings, load_settings
-
-
-@contextmanager
-def _quiet_aiokafka() -> Iterator[ConnectionErrors]:
-    """aiokafka's connection errors: kept for the one line (their causes), not logged each."""
-    log = logging.getLogger("aiokafka")
-    errors = ConnectionErrors()
-    propagate = log.propagate
-    log.addHandler(errors)
-    log.propagate = False
-    try:
-        yield errors
-    finally:
-        log.removeHandler(errors)
-        log.propagate = propagate
 
 
 def _ms(when: datetime | None) -> int | None:
@@ -97,18 +80,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         _cannot_check(args, str(exc))
     bootstrap = ",".join(settings.kafka.bootstrap_servers)
     started = time.monotonic()
-    with _quiet_aiokafka() as connection_errors:
-        try:
-            report = asyncio.run(_check(settings, args, Console(stderr=True)))
-        except CannotConnect as exc:
-            known = connection_errors.summary()
-            cause = f"cannot connect ({known})" if known else str(exc)
-            _cannot_check(args, f"Kafka at {bootstrap}: {cause}")
-        except CannotRead as exc:
-            known = connection_errors.summary()
-            _cannot_check(args, f"Kafka at {bootstrap}: {exc}" + (f" ({known})" if known else ""))
-        except KeyboardInterrupt:
-            _cannot_check(args, "interrupted")
+    tame_aiokafka()
+    try:
+        report = asyncio.run(_check(settings, args, Console(stderr=True)))
+    except CannotConnect as exc:
+        known = connection_errors.summary()
+        cause = f"cannot connect ({known})" if known else str(exc)
+        _cannot_check(args, f"Kafka at {bootstrap}: {cause}")
+    except CannotRead as exc:
+        known = connection_errors.summary()
+        _cannot_check(args, f"Kafka at {bootstrap}: {exc}" + (f" ({known})" if known else ""))
+    except KeyboardInterrupt:
+        _cannot_check(args, "interrupted")
     elapsed = time.monotonic() - started
     violations = report.violations(allow_duplicates=args.allow_duplicates)
     code = VIOLATIONS if violations else CLEAN
