@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from aiokafka import TopicPartition
 
+from kafka_delivery.errors import KafkaUnreachable
 from kafka_delivery.tools.reconcile.model import Outcome, OutcomeKind, TopicPartitionOffset, ranges_of
 from kafka_delivery.tools.reconcile.reconciler import reconcile
-from kafka_delivery.tools.reconcile.scan import CannotRead, scan
+from kafka_delivery.tools.reconcile.scan import scan
 from tests.support.fakes import FakeConsumer, records
 
 
@@ -103,5 +104,5 @@ async def test_a_scan_reads_each_range_past_markers_and_names_the_partitions_tha
 
     stalled = FakeConsumer([out], log=records("out", 0, [0]))
     stalled.stuck = {out}
-    with pytest.raises(CannotRead, match=r"^no progress reading out/0 for 0\.05s$"):
+    with pytest.raises(KafkaUnreachable, match=r"^no progress reading out/0 for 0\.05s$"):
         await scan(stalled, {out: (0, 1)}, {"out": seen.append}, 0.05, None)

@@ -1,15 +1,14 @@
 """`order-service dlq list | show | replay`: inspect the dead-letter topic and re-drive its records, once."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
 
 from kafka_delivery.handlers import original_headers, read_envelope
-from kafka_delivery.tools import ReplayFilter
+from kafka_delivery.tools import DEFAULT_TIMEOUT, ReplayFilter
 from order_service.cli import dlq_kafka
-from order_service.cli.bounded import DEFAULT_TIMEOUT, CommandFailed
-from order_service.cli.common import BadValue, positive, run, timeout_option
+from order_service.cli.common import CommandFailed, positive, run, timeout_option, utc_datetime
 from order_service.settings import Settings
 
 app = typer.Typer(
@@ -17,15 +16,6 @@ app = typer.Typer(
     help="Inspect the dead-letter topic (ORDER_SERVICE_TOPICS__DEAD_LETTER) and re-drive its records, once.",
     no_args_is_help=True,
 )
-
-
-def utc_datetime(text: str | datetime) -> datetime:
-    """`--since`/`--until`'s type: an ISO-8601 date or date and time; without a timezone, UTC."""
-    try:
-        value = text if isinstance(text, datetime) else datetime.fromisoformat(text)
-    except ValueError:
-        raise BadValue(f"not an ISO-8601 date or time: {text!r}") from None
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def per_second(text: str | float) -> float:

@@ -1,15 +1,17 @@
-"""Kafka calls with a bound, shared by every command that talks to Kafka.
+"""Kafka calls with a bound, for every tool that talks to Kafka: the CLI, verify, the tests, the bench.
 
-A cluster that does not answer in time, or cannot be connected to, raises `KafkaUnreachable`, whose
-message is the short cause; `common.run` turns it into the command's one line.
+A cluster that does not answer in time, or cannot be connected to, raises `KafkaUnreachable`
+(`CannotConnect` when no broker could be connected to), whose message is the short cause, with why
+each broker failed when aiokafka logged it (`kafka_delivery.logs.tame_aiokafka`).
 """
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
+from aiokafka import AIOKafkaClient, AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import (
     KafkaConnectionError,
@@ -20,19 +22,14 @@ from aiokafka.errors import (
     RequestTimedOutError,
 )
 
+from kafka_delivery.errors import CannotConnect, KafkaUnreachable
 from kafka_delivery.logs import connection_errors
 
 DEFAULT_TIMEOUT = 30.0
 CLOSE_TIMEOUT = 5.0  # to close a client after success
 ABANDON_TIMEOUT = 1.0  # after a failure: a producer that cannot reach the cluster would flush forever
 
-
-class KafkaUnreachable(Exception):
-    """Kafka did not answer in time, or could not be connected to; the message is the short cause."""
-
-
-class CommandFailed(Exception):
-    """An expected failure, such as a missing topic; the message is the line to print."""
+T = TypeVar("T")
 
 
 def deadline(timeout: float) -> float:
@@ -44,7 +41,8 @@ def deadline(timeout: float) -> float:
 async def bounded(doing: str, until: float) -> AsyncIterator[None]:
     """Kafka calls that must be done by `until` (event-loop time).
 
-    A cluster that does not answer by then, or cannot be connected to, raises `KafkaUnreachable`.
+    A cluster that does not answer by then raises `KafkaUnreachable`, one that cannot be connected
+    to `CannotConnect`; other Kafka errors pass.
     """
     try:
         async with asyncio.timeout_at(until):
@@ -53,7 +51,13 @@ async def bounded(doing: str, until: float) -> AsyncIterator[None]:
         known = connection_errors.summary()
         raise KafkaUnreachable(f"no answer while {doing}" + (f" ({known})" if known else "")) from None
     except (KafkaConnectionError, NoBrokersAvailable, NodeNotReadyError) as exc:
-        raise KafkaUnreachable(connection_errors.summary() or f"{doing}: {exc}") from None
+        raise CannotConnect(connection_errors.summary() or f"{doing}: {exc}") from None
+
+
+async def within(call: Awaitable[T], timeout: float, doing: str = "waiting") -> T:
+    """`await call`, done within `timeout` seconds (see `bounded`)."""
+    async with bounded(doing, deadline(timeout)):
+        return await call
 
 
 async def connect(client: Any, until: float) -> None:
@@ -68,11 +72,11 @@ async def connect(client: Any, until: float) -> None:
 
 async def close(client: Any, timeout: float = CLOSE_TIMEOUT) -> None:
     """Stop a client, giving up after `timeout` seconds (a producer would flush what it holds first)."""
-    stop = client.close if isinstance(client, AIOKafkaAdminClient) else client.stop
+    stop = client.close if isinstance(client, AIOKafkaAdminClient | AIOKafkaClient) else client.stop
     try:
         async with asyncio.timeout(timeout):
             await stop()
-    except (TimeoutError, KafkaError) as exc:
+    except (TimeoutError, KafkaError, OSError) as exc:
         logging.getLogger(__name__).debug("closing %s failed: %r", type(client).__name__, exc)
 
 
@@ -89,19 +93,14 @@ async def closing(client: Any) -> AsyncIterator[None]:
         await close(client)
 
 
-async def require_topic(kafka_client: Any, topic: str, until: float) -> set[int]:
-    """The partitions of `topic`, from the cluster's metadata; `CommandFailed` if it does not exist.
-
-    `kafka_client` is the AIOKafkaClient inside a producer (`.client`) or consumer (`._client`).
-    """
-    async with bounded("fetching metadata", until):
-        try:
-            metadata = await kafka_client.fetch_all_metadata()
-        except KafkaConnectionError:
-            raise
-        except KafkaError as exc:  # "Unable to get cluster metadata over all known brokers"
-            raise KafkaConnectionError(str(exc)) from None
-    partitions: set[int] | None = metadata.partitions_for_topic(topic)
-    if partitions is None:
-        raise CommandFailed(f"topic {topic} does not exist")
-    return partitions
+async def stalled(
+    consumer: AIOKafkaConsumer, ends: Mapping[TopicPartition, int], timeout: float
+) -> KafkaUnreachable:
+    """The error for reading that made no progress for `timeout` seconds, naming where it is stuck."""
+    stuck = sorted([tp for tp, end in ends.items() if await consumer.position(tp) < end])
+    more = f" and {len(stuck) - 5} more" if len(stuck) > 5 else ""
+    names = ", ".join(f"{tp.topic}/{tp.partition}" for tp in stuck[:5])
+    known = connection_errors.summary()
+    return KafkaUnreachable(
+        f"no progress reading {names}{more} for {timeout:g}s" + (f" ({known})" if known else "")
+    )
