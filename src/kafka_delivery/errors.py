@@ -27,6 +27,14 @@ class MissingTopicsError(KafkaDeliveryError):
     """Topics that are needed do not exist (and may not be created)."""
 
 
+class KafkaUnreachable(KafkaDeliveryError):
+    """Kafka did not answer in time, or could not be connected to; the message is the short cause."""
+
+
+class CannotConnect(KafkaUnreachable):
+    """No broker could be connected to; the message names each broker's cause, when aiokafka logged it."""
+
+
 class TopicConfigError(KafkaDeliveryError):
     """A topic's configuration cannot be read."""
 

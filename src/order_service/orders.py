@@ -5,7 +5,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from kafka_delivery.handlers import JsonHandler
-from kafka_delivery.operations import Tally
+from kafka_delivery.operations import CountsPerLabel
 from kafka_delivery.types import InputRecord, OutgoingRecord
 from order_service.adapters.logs import current_order_id
 from order_service.domain.events import OrderCreated, OrderProcessed
@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 
 
 def order_handler(
-    processing: ProcessingSettings, orders: OrderSettings, *, output_topic: str, outcomes: Tally
+    processing: ProcessingSettings, orders: OrderSettings, *, output_topic: str, outcomes: CountsPerLabel
 ) -> "OrderHandler":
     """Decode OrderCreated, apply the rules, encode OrderProcessed keyed by order id."""
     policy = OrderPolicy(

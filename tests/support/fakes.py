@@ -185,8 +185,13 @@ class FakeSink:
 
 
 class _Metadata:
-    async def force_metadata_update(self) -> bool:
-        return True
+    """The consumer's client: the cluster's metadata is the topics the consumer knows."""
+
+    def __init__(self, consumer: "FakeConsumer") -> None:
+        self._consumer = consumer
+
+    async def fetch_all_metadata(self) -> "FakeConsumer":
+        return self._consumer  # answers partitions_for_topic
 
 
 class FakeConsumer:
@@ -228,7 +233,7 @@ class FakeConsumer:
             self.log.setdefault(TopicPartition(rec.topic, rec.partition), []).append(rec)
         self.stuck: set[TopicPartition] = set()
         self.fetches = 0
-        self._client = _Metadata()
+        self._client = _Metadata(self)
 
     def _check(self, tp: TopicPartition) -> None:
         if tp not in self.assigned:

@@ -10,8 +10,11 @@ from aiokafka.errors import for_code
 from bench.offsets import committed_and_end, end_offsets
 
 from kafka_delivery.errors import MissingTopicsError
+from kafka_delivery.tools import bounded, closing, connect, deadline
 from kafka_delivery.tools import reading as kafka_io
 from tests.support.waiting import eventually
+
+CALL_TIMEOUT_S = 30.0  # a cluster that stops answering fails the test in one line, not at pytest's timeout
 
 
 def hosts(bootstrap: str) -> list[str]:
@@ -130,13 +133,13 @@ async def read_all(bootstrap: str, topic: str, *, expected: int, timeout: float 
 async def record_count(bootstrap: str, topic: str) -> int:
     """Records on a topic, from its end offsets (exact for non-transactional topics); 0 if missing."""
     consumer = kafka_io.reading_consumer(bootstrap_servers=hosts(bootstrap))
-    await consumer.start()
-    try:
-        return sum((await end_offsets(consumer, topic)).values())
-    except MissingTopicsError:
-        return 0
-    finally:
-        await consumer.stop()
+    until = deadline(CALL_TIMEOUT_S)
+    await connect(consumer, until)
+    async with closing(consumer), bounded(f"reading the end offsets of {topic}", until):
+        try:
+            return sum((await end_offsets(consumer, topic)).values())
+        except MissingTopicsError:
+            return 0
 
 
 async def wait_all_committed(bootstrap: str, topic: str, group_id: str, *, timeout: float = 60) -> None:
@@ -153,8 +156,7 @@ async def committed_and_end_offsets(
     bootstrap: str, topic: str, group_id: str
 ) -> tuple[dict[int, int | None], dict[int, int]]:
     consumer = kafka_io.reading_consumer(bootstrap_servers=hosts(bootstrap), group_id=group_id)
-    await consumer.start()
-    try:
+    until = deadline(CALL_TIMEOUT_S)
+    await connect(consumer, until)
+    async with closing(consumer), bounded(f"reading the offsets of {topic}", until):
         return await committed_and_end(consumer, topic)
-    finally:
-        await consumer.stop()

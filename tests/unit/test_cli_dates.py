@@ -1,14 +1,14 @@
-"""`dlq replay --since/--until`: dates without a timezone are UTC."""
+"""`--since`/`--until` of `dlq replay` and `verify`: dates without a timezone are UTC."""
 
-import argparse
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+import typer
 from aiokafka import ConsumerRecord
 
 from kafka_delivery.headers import DLQ_FAILED_AT
 from kafka_delivery.tools.redrive import ReplayFilter
-from order_service.cli.dlq import utc_datetime
+from order_service.cli.common import utc_datetime
 
 
 def letter(failed_at: str) -> ConsumerRecord:
@@ -43,7 +43,7 @@ def test_dates_without_a_timezone_are_utc(text: str, expected: datetime) -> None
 
 
 def test_a_date_that_is_not_iso_8601_is_a_usage_error() -> None:
-    with pytest.raises(argparse.ArgumentTypeError, match="ISO-8601"):
+    with pytest.raises(typer.BadParameter, match="ISO-8601"):
         utc_datetime("yesterday")
 
 

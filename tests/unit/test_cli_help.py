@@ -1,5 +1,6 @@
 """`order-service`'s help, version and usage errors, without Kafka."""
 
+import json
 import re
 from importlib.metadata import version
 
@@ -51,8 +52,10 @@ OPTIONS = {
     "tail": {"TOPIC", "--from-beginning", "--limit", "--timeout", "--help"},
     "provision": {"--timeout", "--help"},
     "config": {"--json", "--help"},
-    # verify parses its own arguments (argparse): see test_verify_has_its_own_help.
-    "verify": set(),
+    "verify": {
+        *("--from-offset", "--to-offset", "--since", "--until", "--json", "--allow-duplicates"),
+        *("--list", "--timeout", "--help"),
+    },
     "dlq": {"--help"},
     "dlq list": {"--timeout", "--help"},
     "dlq show": {"--partition", "--offset", "--timeout", "--help"},
@@ -78,11 +81,7 @@ def test_the_commands_and_their_options() -> None:
     assert {" ".join(path): options(path) for path in command_paths()} == OPTIONS
 
 
-@pytest.mark.parametrize(
-    "path",
-    [p for p in command_paths() if p != ("verify",)],
-    ids=lambda path: " ".join(path) or "order-service",
-)
+@pytest.mark.parametrize("path", command_paths(), ids=lambda path: " ".join(path) or "order-service")
 def test_help_lists_every_option_with_its_help_text(path: tuple[str, ...]) -> None:
     command = get_command(app)
     for name in path:
@@ -143,6 +142,10 @@ def test_version() -> None:
         (("dlq", "nope"), "order-service dlq: error: No such command 'nope'."),
         (("tail",), "order-service tail: error: Missing argument 'TOPIC'."),
         (("bogus",), "order-service: error: No such command 'bogus'."),
+        (("verify", "--bogus"), "order-service verify: error: No such option: --bogus"),
+        (("verify", "--since", "yesterday"), "not an ISO-8601 date or time: 'yesterday'"),
+        (("verify", "--timeout", "0"), "must be a positive number of seconds: '0'"),
+        (("verify", "--from-offset", "-1"), "'--from-offset'"),
     ],
     ids=" ".join,
 )
@@ -166,9 +169,20 @@ def test_no_command_shows_the_help() -> None:
     assert "Commands" in result.stdout
 
 
-def test_verify_has_its_own_help() -> None:
-    result = invoke("verify", "--help")
+def test_verify_says_its_exit_status_and_that_its_timeout_exits_2() -> None:
+    shown = flat(invoke("verify", "--help").stdout)
 
-    assert result.exit_code == 0, result.output
-    for option in ("--from-offset", "--to-offset", "--since", "--until", "--json", "--timeout"):
-        assert option in result.stdout, result.stdout
+    assert "Exit status: 0 clean, 1 violations found, 2 could not check." in shown, shown
+    assert "then exit 2 [default: 30.0]" in shown, shown
+
+
+def test_verify_fails_in_one_line_when_its_options_contradict_each_other() -> None:
+    result = invoke("verify", "--json", "--from-offset", "5", "--to-offset", "2")
+
+    assert result.exit_code == 2, result.output
+    assert json.loads(result.stdout) == {
+        "result": "error",
+        "exit_code": 2,
+        "error": "--from-offset is after --to-offset",
+    }
+    assert result.stderr == "order-service verify: cannot check: --from-offset is after --to-offset\n"

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from order_service.adapters.logs import JsonFormatter, RepeatFilter, configure_logging
+from kafka_delivery.logs import RepeatFilter
+from order_service.adapters.logs import JsonFormatter, configure_logging
 
 TEMPLATES = [
     ("aiokafka", 'Unable connect to "%s:%s": %s'),

@@ -9,7 +9,8 @@ from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError, Topi
 from prometheus_client import CollectorRegistry
 
 from kafka_delivery.engine.backoff import PartitionBackoff
-from kafka_delivery.operations.health import GroupMembership, Readiness, ReadinessProbe
+from kafka_delivery.operations.health import Readiness, ReadinessProbe
+from kafka_delivery.operations.membership import GroupMembership
 from kafka_delivery.operations.metrics import PipelineMetrics
 from tests.support.fakes import FakeClient, sample
 

@@ -5,8 +5,14 @@ import functools
 from aiokafka import TopicPartition
 from prometheus_client import CollectorRegistry, Histogram
 
-from kafka_delivery.operations.health import GroupMembership
-from kafka_delivery.operations.metrics import Distribution, Flow, PartitionFlow, PipelineMetrics, Tally
+from kafka_delivery.operations.membership import GroupMembership
+from kafka_delivery.operations.metrics import (
+    CountsPerLabel,
+    Distribution,
+    Flow,
+    PartitionFlow,
+    PipelineMetrics,
+)
 from tests.support.fakes import FakeConsumer, sample
 
 GROUP = "g"
@@ -83,7 +89,7 @@ def test_the_flow_of_each_group_is_collected_per_partition_at_scrape_time() -> N
 
 def test_a_tally_is_a_counter_per_label_with_every_known_label_from_the_start() -> None:
     registry = CollectorRegistry()
-    tally = Tally("t_orders", "Orders", "status", ("processed", "rejected"), registry)
+    tally = CountsPerLabel("t_orders", "Orders", "status", ("processed", "rejected"), registry)
     assert sample(registry, "t_orders_total", status="rejected") == 0
     for status in ("processed", "processed", "other"):
         tally.inc(status)

@@ -9,18 +9,23 @@ from typing import Any
 import pytest
 from aiokafka import TopicPartition
 
-from kafka_delivery.tools.reconcile.model import Kind, Outcome, Ref, ranges_of
+from kafka_delivery.errors import KafkaUnreachable
+from kafka_delivery.tools.reconcile.model import Outcome, OutcomeKind, TopicPartitionOffset, ranges_of
 from kafka_delivery.tools.reconcile.reconciler import reconcile
-from kafka_delivery.tools.reconcile.scan import CannotRead, scan
+from kafka_delivery.tools.reconcile.scan import scan
 from tests.support.fakes import FakeConsumer, records
 
 
 def out(at: int, input_offset: int) -> Outcome:
-    return Outcome(Kind.OUTPUT, Ref("out", 0, at), Ref("in", 0, input_offset))
+    return Outcome(
+        OutcomeKind.OUTPUT, TopicPartitionOffset("out", 0, at), TopicPartitionOffset("in", 0, input_offset)
+    )
 
 
 def test_the_report_as_json_names_ranges_counts_and_offenders() -> None:
-    report = reconcile([Ref("in", 0, 0), Ref("in", 0, 1)], [out(0, 0), out(1, 0)])
+    report = reconcile(
+        [TopicPartitionOffset("in", 0, 0), TopicPartitionOffset("in", 0, 1)], [out(0, 0), out(1, 0)]
+    )
     data = report.as_dict()
     assert data["ranges"] == [{"topic": "in", "partition": 0, "from_offset": 0, "end_offset": 2}]
     assert data["records_read"] == {"input": 2, "output": 2, "dead_letter": 0, "retry": 0}
@@ -44,8 +49,13 @@ def test_the_report_as_json_names_ranges_counts_and_offenders() -> None:
 
 
 def test_the_json_of_order_violations_and_strays() -> None:
-    outcomes = [out(0, 1), out(1, 0), out(2, 7), Outcome(Kind.DEAD_LETTER, Ref("in.dlq", 0, 4), None)]
-    data = reconcile([Ref("in", 0, 0), Ref("in", 0, 1)], outcomes).as_dict()
+    outcomes = [
+        out(0, 1),
+        out(1, 0),
+        out(2, 7),
+        Outcome(OutcomeKind.DEAD_LETTER, TopicPartitionOffset("in.dlq", 0, 4), None),
+    ]
+    data = reconcile([TopicPartitionOffset("in", 0, 0), TopicPartitionOffset("in", 0, 1)], outcomes).as_dict()
     assert data["order_violations"] == [
         {
             "outcome": {"topic": "out", "partition": 0, "offset": 1},
@@ -65,11 +75,13 @@ def test_the_json_of_order_violations_and_strays() -> None:
 
 
 def test_ranges_span_the_inputs_of_each_partition() -> None:
-    assert ranges_of([Ref("in", 0, 5), Ref("in", 0, 2), Ref("in", 1, 7)]) == {
+    assert ranges_of(
+        [TopicPartitionOffset("in", 0, 5), TopicPartitionOffset("in", 0, 2), TopicPartitionOffset("in", 1, 7)]
+    ) == {
         ("in", 0): (2, 6),
         ("in", 1): (7, 8),
     }
-    assert str(Ref("in", 0, 5)) == "in/0/5"
+    assert str(TopicPartitionOffset("in", 0, 5)) == "in/0/5"
 
 
 async def test_a_scan_reads_each_range_past_markers_and_names_the_partitions_that_make_no_progress() -> None:
@@ -92,5 +104,5 @@ async def test_a_scan_reads_each_range_past_markers_and_names_the_partitions_tha
 
     stalled = FakeConsumer([out], log=records("out", 0, [0]))
     stalled.stuck = {out}
-    with pytest.raises(CannotRead, match=r"^no progress reading out/0 for 0\.05s$"):
+    with pytest.raises(KafkaUnreachable, match=r"^no progress reading out/0 for 0\.05s$"):
         await scan(stalled, {out: (0, 1)}, {"out": seen.append}, 0.05, None)

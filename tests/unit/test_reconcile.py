@@ -11,9 +11,9 @@ from kafka_delivery.handlers.json_events import JsonHandler
 from kafka_delivery.handlers.retry import RetryTopic
 from kafka_delivery.headers import INPUT_OFFSET, INPUT_TOPIC, INPUT_VIA
 from kafka_delivery.tools.reconcile.model import (
-    Kind,
     Outcome,
-    Ref,
+    OutcomeKind,
+    TopicPartitionOffset,
     dead_letter_outcome,
     output_outcome,
     retried_input,
@@ -24,8 +24,8 @@ from kafka_delivery.types import OutgoingRecord
 IN, OUT, DLQ, RETRY = "in", "out", "in.dlq", "in.retry"
 
 
-def inputs(partition: int, offsets: Sequence[int]) -> list[Ref]:
-    return [Ref(IN, partition, o) for o in offsets]
+def inputs(partition: int, offsets: Sequence[int]) -> list[TopicPartitionOffset]:
+    return [TopicPartitionOffset(IN, partition, o) for o in offsets]
 
 
 def outputs(
@@ -33,7 +33,11 @@ def outputs(
 ) -> list[Outcome]:
     """Outputs of input partition `partition`'s offsets, in this order, on one output partition."""
     return [
-        Outcome(Kind.OUTPUT, Ref(OUT, out_partition, first + n), Ref(IN, partition, offset))
+        Outcome(
+            OutcomeKind.OUTPUT,
+            TopicPartitionOffset(OUT, out_partition, first + n),
+            TopicPartitionOffset(IN, partition, offset),
+        )
         for n, offset in enumerate(input_offsets)
     ]
 
@@ -52,7 +56,7 @@ def test_every_input_with_one_outcome_in_order_is_clean() -> None:
 def test_an_input_without_outcome_is_missing() -> None:
     report = reconcile(inputs(0, range(5)), outputs([0, 1, 3, 4]))
     assert report.missing == 1
-    assert report.missing_list == [Ref(IN, 0, 2)]
+    assert report.missing_list == [TopicPartitionOffset(IN, 0, 2)]
     assert report.order_violations == 0, "a gap is not disorder"
     assert report.violations() == 1
 
@@ -61,18 +65,21 @@ def test_an_input_with_two_outcomes_is_a_duplicate_naming_both() -> None:
     report = reconcile(inputs(0, range(4)), outputs([0, 1, 2, 3], out_partition=0) + outputs([2], first=10))
     assert report.duplicates == 1
     [duplicate] = report.duplicate_list
-    assert duplicate.input == Ref(IN, 0, 2)
-    assert duplicate.outcomes == (Ref(OUT, 0, 2), Ref(OUT, 0, 10))
+    assert duplicate.input == TopicPartitionOffset(IN, 0, 2)
+    assert duplicate.outcomes == (TopicPartitionOffset(OUT, 0, 2), TopicPartitionOffset(OUT, 0, 10))
     assert report.order_violations == 0
     assert report.violations() == 1
     assert report.violations(allow_duplicates=True) == 0
 
 
 def test_an_output_and_a_dead_letter_of_one_input_are_duplicates() -> None:
-    letter = Outcome(Kind.DEAD_LETTER, Ref(DLQ, 0, 0), Ref(IN, 0, 1))
+    letter = Outcome(OutcomeKind.DEAD_LETTER, TopicPartitionOffset(DLQ, 0, 0), TopicPartitionOffset(IN, 0, 1))
     report = reconcile(inputs(0, range(3)), [*outputs([0, 1, 2]), letter])
     assert report.duplicates == 1
-    assert report.duplicate_list[0].outcomes == (Ref(DLQ, 0, 0), Ref(OUT, 0, 1))
+    assert report.duplicate_list[0].outcomes == (
+        TopicPartitionOffset(DLQ, 0, 0),
+        TopicPartitionOffset(OUT, 0, 1),
+    )
 
 
 def test_two_swapped_outputs_of_one_partition_are_an_order_violation() -> None:
@@ -80,8 +87,10 @@ def test_two_swapped_outputs_of_one_partition_are_an_order_violation() -> None:
     assert (report.missing, report.duplicates) == (0, 0)
     assert report.order_violations == 1
     [violation] = report.order_violation_list
-    assert violation.outcome == Ref(OUT, 0, 3), "the output of input 2, at output offset 3..."
-    assert violation.input == Ref(IN, 0, 2)
+    assert violation.outcome == TopicPartitionOffset(OUT, 0, 3), (
+        "the output of input 2, at output offset 3..."
+    )
+    assert violation.input == TopicPartitionOffset(IN, 0, 2)
     assert violation.after_offset == 3, "...came after the output of input 3"
 
 
@@ -89,19 +98,19 @@ def test_order_is_per_output_partition_and_per_input_partition() -> None:
     # Input partition 0's records go to two output partitions by key; partition 1's interleave with
     # them on output partition 0. Neither is disorder.
     spread = [
-        Outcome(Kind.OUTPUT, Ref(OUT, 0, 0), Ref(IN, 0, 1)),
-        Outcome(Kind.OUTPUT, Ref(OUT, 1, 0), Ref(IN, 0, 0)),
-        Outcome(Kind.OUTPUT, Ref(OUT, 0, 1), Ref(IN, 1, 5)),
-        Outcome(Kind.OUTPUT, Ref(OUT, 0, 2), Ref(IN, 0, 2)),
-        Outcome(Kind.OUTPUT, Ref(OUT, 0, 3), Ref(IN, 1, 4)),
+        Outcome(OutcomeKind.OUTPUT, TopicPartitionOffset(OUT, 0, 0), TopicPartitionOffset(IN, 0, 1)),
+        Outcome(OutcomeKind.OUTPUT, TopicPartitionOffset(OUT, 1, 0), TopicPartitionOffset(IN, 0, 0)),
+        Outcome(OutcomeKind.OUTPUT, TopicPartitionOffset(OUT, 0, 1), TopicPartitionOffset(IN, 1, 5)),
+        Outcome(OutcomeKind.OUTPUT, TopicPartitionOffset(OUT, 0, 2), TopicPartitionOffset(IN, 0, 2)),
+        Outcome(OutcomeKind.OUTPUT, TopicPartitionOffset(OUT, 0, 3), TopicPartitionOffset(IN, 1, 4)),
     ]
     report = reconcile(inputs(0, range(3)) + inputs(1, [4, 5]), spread)
     assert report.order_violations == 1, "only input partition 1's 5-then-4 on output partition 0"
-    assert report.order_violation_list[0].input == Ref(IN, 1, 4)
+    assert report.order_violation_list[0].input == TopicPartitionOffset(IN, 1, 4)
 
 
 def test_a_dead_letter_is_the_outcome_of_its_input() -> None:
-    letter = Outcome(Kind.DEAD_LETTER, Ref(DLQ, 2, 0), Ref(IN, 0, 2))
+    letter = Outcome(OutcomeKind.DEAD_LETTER, TopicPartitionOffset(DLQ, 2, 0), TopicPartitionOffset(IN, 0, 2))
     report = reconcile(inputs(0, range(4)), [*outputs([0, 1, 3]), letter])
     assert report.violations() == 0
     assert (report.inputs, report.processed, report.dead_lettered) == (4, 3, 1)
@@ -120,12 +129,14 @@ def test_at_least_once_repeats_are_duplicates_but_not_order_violations() -> None
 def test_a_repeat_does_not_hide_a_real_reordering() -> None:
     report = reconcile(inputs(0, range(4)), outputs([0, 2, 0, 1, 3]))
     assert report.order_violations == 1
-    assert report.order_violation_list[0].input == Ref(IN, 0, 1)
+    assert report.order_violation_list[0].input == TopicPartitionOffset(IN, 0, 1)
 
 
 def test_outcomes_that_went_through_the_retry_topic_are_exempt_from_the_order_check() -> None:
     # Input 1 waited on the retry topic and came out last: its output says so (input.via)...
-    late = Outcome(Kind.OUTPUT, Ref(OUT, 0, 3), Ref(IN, 0, 1), retried=True)
+    late = Outcome(
+        OutcomeKind.OUTPUT, TopicPartitionOffset(OUT, 0, 3), TopicPartitionOffset(IN, 0, 1), retried=True
+    )
     report = reconcile(inputs(0, range(4)), [*outputs([0, 2, 3]), late])
     assert (report.violations(), report.retried) == (0, 1)
     # ...and without that mark it would be disorder.
@@ -133,26 +144,34 @@ def test_outcomes_that_went_through_the_retry_topic_are_exempt_from_the_order_ch
     assert report.order_violations == 1
 
     # A dead letter carries no such mark: the hop on the retry topic tells.
-    letter = Outcome(Kind.DEAD_LETTER, Ref(DLQ, 0, 0), Ref(IN, 0, 1))
-    early = Outcome(Kind.DEAD_LETTER, Ref(DLQ, 0, 1), Ref(IN, 0, 0))
-    report = reconcile(inputs(0, range(2)), [letter, early], retried=[Ref(IN, 0, 1)])
+    letter = Outcome(OutcomeKind.DEAD_LETTER, TopicPartitionOffset(DLQ, 0, 0), TopicPartitionOffset(IN, 0, 1))
+    early = Outcome(OutcomeKind.DEAD_LETTER, TopicPartitionOffset(DLQ, 0, 1), TopicPartitionOffset(IN, 0, 0))
+    report = reconcile(inputs(0, range(2)), [letter, early], retried=[TopicPartitionOffset(IN, 0, 1)])
     assert (report.violations(), report.retried, report.retry_hops_read) == (0, 1, 1)
     assert reconcile(inputs(0, range(2)), [letter, early]).order_violations == 1
 
 
 def test_outcomes_naming_no_input_in_range() -> None:
     strays = [
-        Outcome(Kind.OUTPUT, Ref(OUT, 1, 0), Ref(IN, 0, 3)),  # in range, but no such input was read
-        Outcome(Kind.OUTPUT, Ref(OUT, 1, 1), Ref(IN, 0, 99)),  # beyond the range: information
-        Outcome(Kind.OUTPUT, Ref(OUT, 1, 2), Ref("elsewhere", 0, 1)),  # another topic: information
-        Outcome(Kind.OUTPUT, Ref(OUT, 1, 3), None),  # no provenance headers: information
+        Outcome(
+            OutcomeKind.OUTPUT, TopicPartitionOffset(OUT, 1, 0), TopicPartitionOffset(IN, 0, 3)
+        ),  # in range, but no such input was read
+        Outcome(
+            OutcomeKind.OUTPUT, TopicPartitionOffset(OUT, 1, 1), TopicPartitionOffset(IN, 0, 99)
+        ),  # beyond the range: information
+        Outcome(
+            OutcomeKind.OUTPUT, TopicPartitionOffset(OUT, 1, 2), TopicPartitionOffset("elsewhere", 0, 1)
+        ),  # another topic: information
+        Outcome(
+            OutcomeKind.OUTPUT, TopicPartitionOffset(OUT, 1, 3), None
+        ),  # no provenance headers: information
     ]
     report = reconcile(
         inputs(0, [0, 1, 2, 4]), [*outputs([0, 1, 2, 4], first=10), *strays], ranges={(IN, 0): (0, 5)}
     )
     assert report.unmatched == 1
-    assert report.unmatched_list[0].input == Ref(IN, 0, 3)
-    assert report.unmatched_list[0].outcomes == (Ref(OUT, 1, 0),)
+    assert report.unmatched_list[0].input == TopicPartitionOffset(IN, 0, 3)
+    assert report.unmatched_list[0].outcomes == (TopicPartitionOffset(OUT, 1, 0),)
     assert report.outside_range == 2
     assert [s.outcome.offset for s in report.outside_range_list] == [1, 2]
     assert report.unattributed == 1
@@ -205,24 +224,26 @@ def handler() -> JsonHandler[Order, Order]:
 async def test_an_output_names_its_input() -> None:
     [out] = await handler()(record(IN, 3, 42))
     assert (INPUT_TOPIC, b"in") in out.headers
-    assert output_outcome(record(OUT, 1, 7, out)) == Outcome(Kind.OUTPUT, Ref(OUT, 1, 7), Ref(IN, 3, 42))
+    assert output_outcome(record(OUT, 1, 7, out)) == Outcome(
+        OutcomeKind.OUTPUT, TopicPartitionOffset(OUT, 1, 7), TopicPartitionOffset(IN, 3, 42)
+    )
 
 
 async def test_after_the_retry_topic_the_output_and_the_dead_letter_name_the_original_input() -> None:
     hop = RetryTopic(RETRY).hop(record(IN, 3, 42), attempts=3)
     on_retry = record(RETRY, 0, 5, hop)
-    assert retried_input(on_retry) == Ref(IN, 3, 42)
+    assert retried_input(on_retry) == TopicPartitionOffset(IN, 3, 42)
 
     [out] = await handler()(on_retry)
     assert (INPUT_VIA, b"in.retry/0/5") in out.headers
     assert output_outcome(record(OUT, 1, 7, out)) == Outcome(
-        Kind.OUTPUT, Ref(OUT, 1, 7), Ref(IN, 3, 42), retried=True
+        OutcomeKind.OUTPUT, TopicPartitionOffset(OUT, 1, 7), TopicPartitionOffset(IN, 3, 42), retried=True
     )
 
     failure = Failure(ErrorCategory.RETRIES_EXHAUSTED, "ConnectionError", "down", attempts=6)
     letter = dead_letter(on_retry, failure, topic=DLQ, group_id="g.retry")
     assert dead_letter_outcome(record(DLQ, 0, 9, letter)) == Outcome(
-        Kind.DEAD_LETTER, Ref(DLQ, 0, 9), Ref(IN, 3, 42)
+        OutcomeKind.DEAD_LETTER, TopicPartitionOffset(DLQ, 0, 9), TopicPartitionOffset(IN, 3, 42)
     )
 
 

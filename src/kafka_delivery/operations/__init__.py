@@ -1,7 +1,8 @@
 """Running the delivery in production: readiness, metrics, stall detection, topic provisioning."""
 
-from kafka_delivery.operations.health import GroupMembership, ReadinessProbe
-from kafka_delivery.operations.metrics import PipelineMetrics, Tally
+from kafka_delivery.operations.health import ReadinessProbe
+from kafka_delivery.operations.membership import GroupMembership
+from kafka_delivery.operations.metrics import CountsPerLabel, PipelineMetrics
 from kafka_delivery.operations.stalls import StallMonitor
 from kafka_delivery.operations.topics import (
     ENVELOPE_HEADROOM_BYTES,
@@ -15,11 +16,11 @@ from kafka_delivery.operations.topics import (
 __all__ = [
     "ENVELOPE_HEADROOM_BYTES",
     "MAX_MESSAGE_BYTES",
+    "CountsPerLabel",
     "GroupMembership",
     "PipelineMetrics",
     "ReadinessProbe",
     "StallMonitor",
-    "Tally",
     "TopicSpec",
     "ensure_topics",
     "max_message_bytes",

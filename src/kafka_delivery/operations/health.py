@@ -1,56 +1,15 @@
-"""Liveness and readiness of a consumer service: broker reachable, topics present, group joined."""
+"""Readiness of a consumer service: broker reachable, topics present, group joined (`GroupMembership`,
+membership.py, tells whether it is)."""
 
 import asyncio
-import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from aiokafka import ConsumerRebalanceListener, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.client import AIOKafkaClient
 
-from kafka_delivery.operations.metrics import PipelineMetrics
-
-logger = logging.getLogger(__name__)
-
-
-class GroupMembership(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Tracks whether the consumer is a member of its group, around the pipeline's own listener;
-    `baseline` reads the offsets of new partitions (for the lag metric)."""
-
-    def __init__(
-        self,
-        metrics: PipelineMetrics,
-        group: str,
-        *,
-        inner: ConsumerRebalanceListener | None = None,
-        baseline: Callable[[set[TopicPartition]], Awaitable[None]] | None = None,
-    ) -> None:
-        self._metrics = metrics
-        self._group = self.group = group
-        self._inner = inner
-        self.baseline = baseline
-        self.joined = False
-        self.assigned: frozenset[TopicPartition] = frozenset()
-
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        self.assigned = self.assigned - revoked
-        if self._inner is not None:
-            await self._inner.on_partitions_revoked(revoked)
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        # Called after every successful join, also with an empty assignment.
-        self.joined = True
-        self.assigned = frozenset(assigned)
-        self._metrics.rebalances.inc()
-        self._metrics.assigned.labels(self._group).set(len(assigned))
-        if self._inner is not None:
-            await self._inner.on_partitions_assigned(assigned)
-        if self.baseline is not None:
-            try:
-                await self.baseline(assigned)
-            except Exception as exc:  # noqa: BLE001 - lag shows once the first fetch or commit lands
-                logger.warning("could not read the offsets of %s: %r", self._group, exc)
+from kafka_delivery.operations.membership import GroupMembership
 
 
 @dataclass(frozen=True, slots=True)

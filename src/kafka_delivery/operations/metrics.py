@@ -97,7 +97,7 @@ class PipelineMetrics:
         return end if end is not None else self._lag.ends.get(tp)
 
 
-class Tally(Collector):
+class CountsPerLabel(Collector):
     """A counter with one label for the hot path, counted once per record: plain ints, no lock
     (the event loop is its only writer), exported as a counter at scrape time."""
 

@@ -1,11 +1,12 @@
-"""Reading topics as the tools do (re-drive, verify, the tests, the benchmark): assign every
-partition, read up to the end offsets captured at the start."""
+"""Reading topics as the tools do (the CLI, verify, the tests, the benchmark): find every partition,
+assign them, read up to the end offsets captured at the start. Bounding each call: bounded_calls.py."""
 
 import asyncio
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from kafka_delivery.errors import MissingTopicsError
 from kafka_delivery.types import InputRecord
@@ -22,12 +23,22 @@ def reading_consumer(*, group_id: str | None = None, **client: Any) -> AIOKafkaC
     )
 
 
-async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
-    """Every partition of `topic`; MissingTopicsError when it does not exist."""
-    # aiokafka has no public call that loads the metadata of a topic the consumer does not
-    # subscribe to: refreshing its client's metadata is the one private access, kept here.
-    await consumer._client.force_metadata_update()
-    ids = consumer.partitions_for_topic(topic)
+async def partitions_of(client: AIOKafkaConsumer | AIOKafkaProducer, topic: str) -> list[TopicPartition]:
+    """Every partition of `topic`, from a started client; MissingTopicsError when it does not exist.
+
+    The metadata of all topics, never of `topic` by name: asking for a topic by name creates it on
+    a cluster that auto-creates topics.
+    """
+    # aiokafka has no public call for the metadata of a topic a consumer does not subscribe to:
+    # a consumer's own client (`_client`) is the one private access, kept here.
+    kafka = client.client if isinstance(client, AIOKafkaProducer) else client._client
+    try:
+        metadata = await kafka.fetch_all_metadata()
+    except KafkaConnectionError:
+        raise
+    except KafkaError as exc:  # "Unable to get cluster metadata over all known brokers"
+        raise KafkaConnectionError(str(exc)) from None
+    ids = metadata.partitions_for_topic(topic)
     if not ids:
         raise MissingTopicsError(f"topic {topic} does not exist")
     return [TopicPartition(topic, p) for p in sorted(ids)]

@@ -3,18 +3,13 @@
 import json
 import logging
 import sys
-import threading
-import time
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
 from contextvars import ContextVar
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from opentelemetry import trace
 
-from kafka_delivery.logs import current_record
+from kafka_delivery.logs import current_record, tame_aiokafka
 
 current_order_id: ContextVar[str | None] = ContextVar("current_order_id", default=None)
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "color_message"}
@@ -60,72 +55,10 @@ class TextFormatter(logging.Formatter):
         return f"{super().format(record)}  [{suffix}]" if suffix else super().format(record)
 
 
-@dataclass(slots=True)
-class _Window:
-    start: float
-    suppressed: int = 0
-
-
-class RepeatFilter(logging.Filter):
-    """Passes the first of repeated aiokafka records, then at most one per window, with a count."""
-
-    def __init__(
-        self, window_s: float = 60.0, *, max_keys: int = 1024, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        super().__init__()
-        self._window_s = window_s
-        self._max_keys = max_keys
-        self._clock = clock
-        # Least recently passed first, so that eviction drops the key quiet the longest.
-        self._windows: OrderedDict[tuple[str, str, Hashable], _Window] = OrderedDict()
-        # Handlers filter outside their lock, and aiokafka may log from more than one thread.
-        self._lock = threading.Lock()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.name != "aiokafka" and not record.name.startswith("aiokafka."):
-            return True
-        key = (record.name, str(record.msg), _broker_of(record.args))
-        now = self._clock()
-        with self._lock:
-            window = self._windows.get(key)
-            if window is not None and now - window.start < self._window_s:
-                window.suppressed += 1
-                return False
-            self._windows[key] = _Window(now)
-            self._windows.move_to_end(key)
-            if len(self._windows) > self._max_keys:
-                self._windows.popitem(last=False)
-        if window is not None and window.suppressed:
-            _mark_repeated(record, window.suppressed, now - window.start)
-        return True
-
-
-def _broker_of(args: Any) -> Hashable:
-    """The first argument when it can name a host or node id; error texts vary, so they are no key."""
-    first = args[0] if isinstance(args, tuple) and args else None
-    if isinstance(first, int) and not isinstance(first, bool):
-        return first
-    if isinstance(first, str) and len(first) <= 255 and not any(c.isspace() for c in first):
-        return first
-    if isinstance(first, list | tuple | set | frozenset) and all(isinstance(n, int | str) for n in first):
-        return tuple(sorted(map(str, first)))
-    return None
-
-
-def _mark_repeated(record: logging.LogRecord, count: int, elapsed_s: float) -> None:
-    # The suffix has no '%', so the record's own args still format the message.
-    record.msg = f"{record.msg} (repeated {count} times in {elapsed_s:.0f}s)"
-    record.suppressed = count
-    # The traceback went out with the first record of the key; a repeat's would only be noise.
-    record.exc_info = None
-    record.exc_text = None
-
-
 def configure_logging(level: str, fmt: str) -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
-    # aiokafka's reconnect loop logs thousands of identical errors per broker outage.
-    handler.addFilter(RepeatFilter())
+    tame_aiokafka(shown_on=handler)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)

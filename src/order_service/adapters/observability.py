@@ -9,14 +9,14 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 from prometheus_client import CollectorRegistry, make_asgi_app
 
-from kafka_delivery.operations import PipelineMetrics, Tally
+from kafka_delivery.operations import CountsPerLabel, PipelineMetrics
 
 
 @dataclass
 class Observability:
     registry: CollectorRegistry
     metrics: PipelineMetrics
-    orders: Tally
+    orders: CountsPerLabel
     tracer_provider: TracerProvider | None
 
     def metrics_route(self) -> tuple[str, Any]:
@@ -50,7 +50,7 @@ def build_observability(
     return Observability(
         registry=registry,
         metrics=PipelineMetrics(registry, "order_service"),
-        orders=Tally(
+        orders=CountsPerLabel(
             "order_service_orders_processed",
             "Orders by outcome",
             "status",

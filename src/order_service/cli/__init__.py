@@ -6,11 +6,12 @@ The app is typer's; each command, or group of commands, is a module of this pack
     tail        tail.py        print a topic's records
     provision   provision.py   create the service's topics
     config      config.py      the effective settings and where each came from, secrets masked
-    dlq         dlq.py         list | show | replay dead letters (its Kafka work: dead_letters.py)
-    verify      verify.py      every input has exactly one outcome (verify_options.py, verify_output.py)
+    dlq         dlq.py         list | show | replay dead letters (its Kafka work: dlq_kafka.py)
+    verify      verify/        every input has exactly one outcome (what it prints: verify/output.py)
 
-Shared: `common` (--timeout, running a command, one-line failures), `bounded` (Kafka calls with a
-bound), `reads` (reading a topic to its end offsets), `progress` (the rich bar), `samples`.
+Shared: `common` (--timeout, dates, running a command, one-line failures), `reads` (reading a topic
+to its end offsets), `progress` (the rich bar), `samples`. Bounded Kafka calls and reading topics
+are the library's toolkit (kafka_delivery.tools).
 """
 
 from collections.abc import Sequence
@@ -19,7 +20,7 @@ from typing import Annotated
 
 import typer
 
-from order_service.cli import config, dlq, produce, provision, tail
+from order_service.cli import config, dlq, produce, provision, tail, verify
 from order_service.cli.common import PROG, OneLineErrors
 
 app = typer.Typer(
@@ -57,19 +58,7 @@ app.command("config")(config.command)
 app.add_typer(dlq.app)
 
 
-@app.command(
-    "verify",
-    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
-    add_help_option=False,
-)
-def _verify(ctx: typer.Context) -> None:
-    """Check that every input has exactly one outcome, in order (`verify --help` lists its options)."""
-    # verify parses its own arguments, so that `verify --help` and its usage errors stay its own.
-    # Imported here: importing it with the package would make `python -m order_service.cli.verify`
-    # warn that the module was already imported.
-    from order_service.cli import verify
-
-    verify.main(ctx.args)
+app.command("verify", epilog=verify.EPILOG)(verify.command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

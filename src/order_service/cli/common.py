@@ -5,12 +5,12 @@ line on stderr, `order-service: ...`, and exit non-zero: 2 for usage errors, 1 f
 Anything else is a bug and keeps its traceback.
 """
 
-import argparse
 import asyncio
 import logging
 import math
 import sys
 from collections.abc import Callable, Coroutine, Sequence
+from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 import typer
@@ -20,17 +20,21 @@ from aiokafka.errors import KafkaError
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup
 
-from kafka_delivery.errors import KafkaDeliveryError
+from kafka_delivery.errors import KafkaDeliveryError, KafkaUnreachable, MissingTopicsError
+from kafka_delivery.logs import tame_aiokafka
 from order_service.adapters.connection import client_kwargs
-from order_service.cli.bounded import CommandFailed, KafkaUnreachable, connection_errors
 from order_service.errors import ConfigurationError
 from order_service.settings import Settings, load_settings
 
 PROG = "order-service"
 
 
-class BadValue(typer.BadParameter, argparse.ArgumentTypeError):
-    """A value an option does not take: a usage error for typer, and for argparse-based commands."""
+class CommandFailed(Exception):
+    """An expected failure, such as no record at the offset asked for; the message is the line to print."""
+
+
+class BadValue(typer.BadParameter):
+    """A value an option does not take: a usage error, exit 2."""
 
 
 def positive(text: str | float, unit: str) -> float:
@@ -47,6 +51,15 @@ def positive(text: str | float, unit: str) -> float:
 def seconds(text: str | float) -> float:
     """`--timeout`'s type: a positive, finite number of seconds."""
     return positive(text, "seconds")
+
+
+def utc_datetime(text: str | datetime) -> datetime:
+    """`--since`/`--until`'s type: an ISO-8601 date or date and time; without a timezone, UTC."""
+    try:
+        value = text if isinstance(text, datetime) else datetime.fromisoformat(text)
+    except ValueError:
+        raise BadValue(f"not an ISO-8601 date or time: {text!r}") from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def timeout_option(bounds: str) -> Any:
@@ -66,16 +79,13 @@ def fail(message: str) -> NoReturn:
 
 
 def configure_logging(settings: Settings) -> None:
-    """aiokafka logs every failed connection attempt, over and over: on the terminal only at DEBUG.
-
-    What it logs still names the cause in the one-line error.
-    """
-    kafka_log = logging.getLogger("aiokafka")
-    kafka_log.addHandler(connection_errors)
+    """aiokafka's logs on the terminal only at DEBUG (`tame_aiokafka`): a command fails in one line,
+    which still names the cause aiokafka logged."""
     if settings.log_level == "DEBUG":
         logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        tame_aiokafka(shown_on=logging.getLogger().handlers[0])
     else:
-        kafka_log.propagate = False
+        tame_aiokafka()
 
 
 def run(work: Callable[[Settings], Coroutine[Any, Any, None]], *, timeout: float) -> None:
@@ -97,7 +107,7 @@ def run(work: Callable[[Settings], Coroutine[Any, Any, None]], *, timeout: float
         pass
     except KafkaUnreachable as exc:
         fail(f"cannot reach Kafka at {bootstrap} within {timeout:g}s: {exc}")
-    except CommandFailed as exc:
+    except (CommandFailed, MissingTopicsError) as exc:
         fail(f"{exc} (Kafka at {bootstrap})")
     except (
         ConfigurationError,

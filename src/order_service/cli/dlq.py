@@ -1,15 +1,14 @@
 """`order-service dlq list | show | replay`: inspect the dead-letter topic and re-drive its records, once."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
 
 from kafka_delivery.handlers import original_headers, read_envelope
-from kafka_delivery.tools import ReplayFilter
-from order_service.cli import dead_letters
-from order_service.cli.bounded import DEFAULT_TIMEOUT, CommandFailed
-from order_service.cli.common import BadValue, positive, run, timeout_option
+from kafka_delivery.tools import DEFAULT_TIMEOUT, ReplayFilter
+from order_service.cli import dlq_kafka
+from order_service.cli.common import CommandFailed, positive, run, timeout_option, utc_datetime
 from order_service.settings import Settings
 
 app = typer.Typer(
@@ -17,15 +16,6 @@ app = typer.Typer(
     help="Inspect the dead-letter topic (ORDER_SERVICE_TOPICS__DEAD_LETTER) and re-drive its records, once.",
     no_args_is_help=True,
 )
-
-
-def utc_datetime(text: str | datetime) -> datetime:
-    """`--since`/`--until`'s type: an ISO-8601 date or date and time; without a timezone, UTC."""
-    try:
-        value = text if isinstance(text, datetime) else datetime.fromisoformat(text)
-    except ValueError:
-        raise BadValue(f"not an ISO-8601 date or time: {text!r}") from None
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def per_second(text: str | float) -> float:
@@ -46,7 +36,7 @@ def list_command(
     """Count the dead letters by error category and type."""
 
     async def work(settings: Settings) -> None:
-        counts = await dead_letters.list_counts(settings, timeout=timeout)
+        counts = await dlq_kafka.list_counts(settings, timeout=timeout)
         print(f"{'category':<20} {'error type':<30} {'count':>8}")
         for (category, error_type), count in sorted(counts.items()):
             print(f"{category:<20} {error_type:<30} {count:>8}")
@@ -72,7 +62,7 @@ def show_command(
     """Print one dead letter: its key, envelope, other headers and value."""
 
     async def work(settings: Settings) -> None:
-        record = await dead_letters.show(settings, partition=partition, offset=offset, timeout=timeout)
+        record = await dlq_kafka.show(settings, partition=partition, offset=offset, timeout=timeout)
         if record is None:
             raise CommandFailed(
                 f"no dead letter on {settings.topics.dead_letter} at partition {partition}, offset {offset}"
@@ -146,7 +136,7 @@ def replay_command(
     )
 
     async def work(settings: Settings) -> None:
-        sent, scanned = await dead_letters.replay(
+        sent, scanned = await dlq_kafka.replay(
             settings, selection, dry_run=dry_run, rate=rate, force=force, timeout=timeout
         )
         print(f"{'would replay' if dry_run else 'replayed'} {sent} of {scanned} dead letters scanned")

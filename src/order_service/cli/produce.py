@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
+from kafka_delivery.tools import DEFAULT_TIMEOUT, bounded, closing, connect, deadline, partitions_of
 from order_service.adapters.connection import build_producer
-from order_service.cli.bounded import DEFAULT_TIMEOUT, bounded, closing, connect, deadline, require_topic
 from order_service.cli.common import run, timeout_option
 from order_service.cli.progress import progress_bar
 from order_service.cli.samples import encode, malformed_corpus, sample_order
@@ -39,7 +39,8 @@ async def produce(
     started = deadline(timeout)
     await connect(producer, started)
     async with closing(producer):
-        await require_topic(producer.client, topic, started)
+        async with bounded("fetching metadata", started):
+            await partitions_of(producer, topic)
         with progress_bar(count, f"producing to {topic}", unit="orders") as advance:
             for first in range(0, count, PRODUCE_CHUNK):
                 last = min(count, first + PRODUCE_CHUNK) - 1

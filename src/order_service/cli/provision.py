@@ -2,20 +2,16 @@
 
 from typing import Annotated
 
-from kafka_delivery.errors import MissingTopicsError
+from kafka_delivery.tools import DEFAULT_TIMEOUT, bounded, deadline
 from order_service.adapters.provisioning import provision_topics
-from order_service.cli.bounded import DEFAULT_TIMEOUT, CommandFailed, bounded, deadline
 from order_service.cli.common import run, timeout_option
 from order_service.settings import Settings
 
 
 async def provision(settings: Settings, *, timeout: float = DEFAULT_TIMEOUT) -> list[str]:
-    """The topics created; `CommandFailed` naming those missing when creating them is disabled."""
-    try:
-        async with bounded("provisioning topics", deadline(timeout)):
-            return await provision_topics(settings)
-    except MissingTopicsError as exc:
-        raise CommandFailed(str(exc)) from None
+    """The topics created; `MissingTopicsError` naming those missing when creating them is disabled."""
+    async with bounded("provisioning topics", deadline(timeout)):
+        return await provision_topics(settings)
 
 
 def command(

@@ -1,14 +1,14 @@
-"""Consumer-side reads for the commands on the shared toolkit (messaging/tools.py), each step
-bounded (see `bounded`); a missing topic raises `CommandFailed`."""
+"""Consumer-side reads for the commands on the library's reading toolkit (kafka_delivery.tools), each
+step bounded; a missing topic raises `MissingTopicsError`."""
 
 from collections.abc import AsyncIterator
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from kafka_delivery import tools
+from kafka_delivery.tools import bounded, stalled
 from kafka_delivery.types import InputRecord
 from order_service.adapters.connection import client_kwargs
-from order_service.cli.bounded import KafkaUnreachable, bounded, connection_errors, require_topic
 from order_service.settings import Settings
 
 fetch = tools.fetch
@@ -26,7 +26,6 @@ async def assign_all(
 
     `force` starts at the beginning, not at the group's committed offsets. Done by `until`.
     """
-    await require_topic(consumer._client, topic, until)
     async with bounded(f"reading the offsets of {topic}", until):
         ends = await tools.assign_all(consumer, topic, from_beginning=force)
         return ends, await tools.remaining(consumer, ends)
@@ -42,8 +41,4 @@ async def scan(
             for record in batch:
                 yield record
     except TimeoutError:
-        topics = ", ".join(sorted({tp.topic for tp in ends}))
-        known = connection_errors.summary()
-        raise KafkaUnreachable(
-            f"no answer while reading {topics} (no progress)" + (f" ({known})" if known else "")
-        ) from None
+        raise await stalled(consumer, ends, timeout) from None

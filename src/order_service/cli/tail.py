@@ -6,8 +6,8 @@ from typing import Annotated
 import typer
 from aiokafka import AIOKafkaConsumer
 
+from kafka_delivery.tools import DEFAULT_TIMEOUT, bounded, closing, connect, deadline, partitions_of
 from order_service.adapters.connection import client_kwargs
-from order_service.cli.bounded import DEFAULT_TIMEOUT, bounded, closing, connect, deadline, require_topic
 from order_service.cli.common import run, timeout_option
 from order_service.settings import Settings
 
@@ -30,7 +30,8 @@ async def tail(
     await connect(consumer, started)
     seen = 0
     async with closing(consumer):
-        await require_topic(consumer._client, topic, started)
+        async with bounded("fetching metadata", started):
+            await partitions_of(consumer, topic)
         consumer.subscribe([topic])
         async with bounded(f"finding the start offsets of {topic}", started):
             while not consumer.assignment():  # noqa: ASYNC110 - aiokafka has no public wait for it

@@ -2,6 +2,5 @@
 
 from kafka_delivery.tools.reconcile.kafka import Selection, Topics, read_and_reconcile
 from kafka_delivery.tools.reconcile.report import Report
-from kafka_delivery.tools.reconcile.scan import CannotConnect, CannotRead
 
-__all__ = ["CannotConnect", "CannotRead", "Report", "Selection", "Topics", "read_and_reconcile"]
+__all__ = ["Report", "Selection", "Topics", "read_and_reconcile"]

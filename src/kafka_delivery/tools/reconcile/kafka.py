@@ -2,23 +2,23 @@
 
 The input topic is read over the selected range, the output, dead-letter and (when it exists) retry
 topics whole, each up to its end offset at start, with kafka_io's reading consumer (`read_committed`).
-Every Kafka call is bounded; what cannot be read raises `CannotRead` (reconcile_scan.py).
+Every Kafka call is bounded (tools/bounded_calls.py): an unreachable cluster raises `KafkaUnreachable`, a
+missing topic `MissingTopicsError`.
 """
 
-import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
 
 from kafka_delivery.errors import MissingTopicsError
+from kafka_delivery.tools.bounded_calls import bounded, close, deadline
 from kafka_delivery.tools.reading import partitions_of, reading_consumer
 from kafka_delivery.tools.reconcile.model import retried_input
 from kafka_delivery.tools.reconcile.reconciler import Reconciler
 from kafka_delivery.tools.reconcile.report import Report
-from kafka_delivery.tools.reconcile.scan import CannotRead, Progress, bounded, scan
+from kafka_delivery.tools.reconcile.scan import Progress, scan
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +27,13 @@ class Topics:
     output: str
     dead_letter: str
     retry: str | None = None  # read when it exists
+
+    def __post_init__(self) -> None:
+        roles = [("input", self.input), ("output", self.output), ("dead-letter", self.dead_letter)]
+        roles += [("retry", self.retry)] if self.retry is not None else []
+        for i, (role, name) in enumerate(roles):
+            if name in [other for _, other in roles[:i]]:
+                raise ValueError(f"topic {name} cannot be the {role} topic too")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +45,6 @@ class Selection:
     to_offset: int | None = None
     since_ms: int | None = None
     until_ms: int | None = None
-
-
-CLOSE_TIMEOUT_S = 5.0
 
 
 async def read_and_reconcile(
@@ -56,16 +60,16 @@ async def read_and_reconcile(
 
     The input topic is read over the selected range, the other topics whole (the outcome of an
     input in range may be anywhere in them). `timeout` bounds connecting, each metadata or offsets
-    request, and each stretch of fetching that makes no progress; then `CannotRead` is raised.
+    request, and each stretch of fetching that makes no progress; then `KafkaUnreachable` is raised.
     """
     consumer = reading_consumer(**client_kwargs)
     try:
-        async with bounded("connecting", timeout):
+        async with bounded("connecting", deadline(timeout)):
             await consumer.start()
         partitions = await _partitions(consumer, topics, timeout)
         everything = [tp for tps in partitions.values() for tp in tps]
         consumer.assign(everything)
-        async with bounded("reading the offsets", timeout):
+        async with bounded("reading the offsets", deadline(timeout)):
             firsts = await consumer.beginning_offsets(everything)
             ends = await consumer.end_offsets(everything)
             ranges = await _input_ranges(consumer, partitions[topics.input], firsts, ends, selection)
@@ -78,17 +82,14 @@ async def read_and_reconcile(
         report.retry_topic_read = topics.retry in handlers
         return report
     finally:
-        try:
-            async with asyncio.timeout(CLOSE_TIMEOUT_S):
-                await consumer.stop()
-        except (TimeoutError, KafkaError):
-            pass
+        await close(consumer)
 
 
 async def _partitions(
     consumer: AIOKafkaConsumer, topics: Topics, timeout: float
 ) -> dict[str, list[TopicPartition]]:
-    """The partitions of each topic to read; `CannotRead` names a missing one (the retry topic may be).
+    """The partitions of each topic to read; `MissingTopicsError` names a missing one (the retry
+    topic may be).
 
     Asked before anything is assigned: the consumer then requests the metadata of all topics, never
     of one by name, which would create a missing topic on a cluster that auto-creates topics.
@@ -99,15 +100,14 @@ async def _partitions(
     found: dict[str, list[TopicPartition]] = {}
     for role, name in wanted:
         try:
-            async with bounded("fetching metadata", timeout):
-                of_topic = await partitions_of(consumer, name)
+            async with bounded("fetching metadata", deadline(timeout)):
+                found[name] = await partitions_of(consumer, name)
         except MissingTopicsError:
             if role == "retry":
                 continue
-            raise CannotRead(f"the {role} topic {name} does not exist (or may not be described)") from None
-        if name in found:
-            raise CannotRead(f"topic {name} cannot be the {role} topic too")
-        found[name] = of_topic
+            raise MissingTopicsError(
+                f"the {role} topic {name} does not exist (or may not be described)"
+            ) from None
     return found
 
 

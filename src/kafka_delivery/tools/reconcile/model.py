@@ -1,4 +1,5 @@
-"""What reconciliation works on: where a record is (`Ref`), and outcomes (`Outcome`) naming their input.
+"""What reconciliation works on: where a record is (`TopicPartitionOffset`), and outcomes (`Outcome`,
+of an `OutcomeKind`) naming their input.
 
 An *outcome* is a record on the output topic, matched to its input by the `input.*` provenance
 headers (retry.py), or a dead letter, matched by `dlq.original.*` (envelope.py). Hops to the
@@ -24,7 +25,7 @@ from kafka_delivery.headers import (
 )
 
 
-class Ref(NamedTuple):
+class TopicPartitionOffset(NamedTuple):
     """Where a record is: topic, partition, offset."""
 
     topic: str
@@ -38,7 +39,7 @@ class Ref(NamedTuple):
         return {"topic": self.topic, "partition": self.partition, "offset": self.offset}
 
 
-class Kind(StrEnum):
+class OutcomeKind(StrEnum):
     OUTPUT = "output"
     DEAD_LETTER = "dead_letter"
 
@@ -46,9 +47,9 @@ class Kind(StrEnum):
 class Outcome(NamedTuple):
     """An outcome record at `at`, naming `input` (None: it carries no provenance)."""
 
-    kind: Kind
-    at: Ref
-    input: Ref | None
+    kind: OutcomeKind
+    at: TopicPartitionOffset
+    input: TopicPartitionOffset | None
     retried: bool = False
 
 
@@ -77,33 +78,33 @@ def was_retried(headers: Mapping[str, bytes]) -> bool:
     return INPUT_VIA in headers
 
 
-def _ref(coordinates: tuple[str, int, int] | None) -> Ref | None:
-    return None if coordinates is None else Ref(*coordinates)
+def _ref(coordinates: tuple[str, int, int] | None) -> TopicPartitionOffset | None:
+    return None if coordinates is None else TopicPartitionOffset(*coordinates)
 
 
-def _at(record: Any) -> Ref:
-    return Ref(record.topic, record.partition, record.offset)
+def _at(record: Any) -> TopicPartitionOffset:
+    return TopicPartitionOffset(record.topic, record.partition, record.offset)
 
 
 def output_outcome(record: Any) -> Outcome:
     """An output record as an outcome: its `input.*` headers name the input (the last value wins)."""
     headers = dict(record.headers)
-    return Outcome(Kind.OUTPUT, _at(record), _ref(named_input(headers)), retried=was_retried(headers))
+    return Outcome(OutcomeKind.OUTPUT, _at(record), _ref(named_input(headers)), retried=was_retried(headers))
 
 
 def dead_letter_outcome(record: Any) -> Outcome:
     """A dead letter as an outcome: `dlq.original.*` names the input (the newest envelope wins)."""
-    return Outcome(Kind.DEAD_LETTER, _at(record), _ref(named_original(dict(record.headers))))
+    return Outcome(OutcomeKind.DEAD_LETTER, _at(record), _ref(named_original(dict(record.headers))))
 
 
-def retried_input(record: Any) -> Ref | None:
+def retried_input(record: Any) -> TopicPartitionOffset | None:
     """The input a retry-topic hop came from (`retry.original.*`)."""
     return _ref(
         named(dict(record.headers), RETRY_ORIGINAL_TOPIC, RETRY_ORIGINAL_PARTITION, RETRY_ORIGINAL_OFFSET)
     )
 
 
-def ranges_of(inputs: Iterable[Ref]) -> dict[tuple[str, int], tuple[int, int]]:
+def ranges_of(inputs: Iterable[TopicPartitionOffset]) -> dict[tuple[str, int], tuple[int, int]]:
     """The smallest `[start, end)` per partition that holds every input."""
     ranges: dict[tuple[str, int], tuple[int, int]] = {}
     for topic, partition, offset in inputs:

@@ -15,9 +15,9 @@ from dataclasses import replace
 from typing import Any
 
 from kafka_delivery.tools.reconcile.model import (
-    Kind,
     Outcome,
-    Ref,
+    OutcomeKind,
+    TopicPartitionOffset,
     named_input,
     named_original,
     ranges_of,
@@ -46,7 +46,7 @@ class Reconciler:
         self._sequences: dict[GroupKey, OutcomeSequence] = {}
         self._report = Report(ranges={tp: (p.start, p.end) for tp, p in self._partitions.items()})
 
-    def add_input(self, ref: Ref) -> None:
+    def add_input(self, ref: TopicPartitionOffset) -> None:
         """An input record that was read (outside the ranges: ignored)."""
         self.add_input_at(*ref)
 
@@ -55,7 +55,7 @@ class Reconciler:
         if p is not None and p.start <= offset < p.end:
             p.flags[offset - p.start] |= PRESENT
 
-    def add_retried(self, ref: Ref) -> None:
+    def add_retried(self, ref: TopicPartitionOffset) -> None:
         """An input that went through the retry topic (a hop names it)."""
         self._report.retry_hops_read += 1
         p = self._partitions.get((ref.topic, ref.partition))
@@ -64,7 +64,7 @@ class Reconciler:
 
     def add_outcome(self, outcome: Outcome) -> None:
         at = outcome.at
-        output = outcome.kind is Kind.OUTPUT
+        output = outcome.kind is OutcomeKind.OUTPUT
         self._add(output, at.topic, at.partition, at.offset, outcome.input, outcome.retried)
 
     def add_output_record(self, record: Any) -> None:
@@ -95,14 +95,16 @@ class Reconciler:
         if named is None:
             report.unattributed += 1
             if len(report.unattributed_list) < self._listed:
-                report.unattributed_list.append(Stray(Ref(topic, partition, offset), None))
+                report.unattributed_list.append(Stray(TopicPartitionOffset(topic, partition, offset), None))
             return
         in_topic, in_partition, in_offset = named
         p = self._partitions.get((in_topic, in_partition))
         if p is None or not p.start <= in_offset < p.end:
             report.outside_range += 1
             if len(report.outside_range_list) < self._listed:
-                report.outside_range_list.append(Stray(Ref(topic, partition, offset), Ref(*named)))
+                report.outside_range_list.append(
+                    Stray(TopicPartitionOffset(topic, partition, offset), TopicPartitionOffset(*named))
+                )
             return
         i = in_offset - p.start
         counters = p.outputs if output else p.dead_letters
@@ -125,8 +127,8 @@ class Reconciler:
             unattributed_list=list(streamed.unattributed_list),
             outside_range_list=list(streamed.outside_range_list),
         )
-        duplicated: list[Ref] = []
-        unmatched: list[Ref] = []
+        duplicated: list[TopicPartitionOffset] = []
+        unmatched: list[TopicPartitionOffset] = []
         for (topic, number), p in sorted(self._partitions.items()):
             for i, (flags, outputs, dead_letters) in enumerate(
                 zip(p.flags, p.outputs, p.dead_letters, strict=True)
@@ -140,15 +142,15 @@ class Reconciler:
                     if outcomes == 0:
                         report.missing += 1
                         if len(report.missing_list) < self._listed:
-                            report.missing_list.append(Ref(topic, number, p.start + i))
+                            report.missing_list.append(TopicPartitionOffset(topic, number, p.start + i))
                     elif outcomes > 1:
                         report.duplicates += 1
                         if len(duplicated) < self._listed:
-                            duplicated.append(Ref(topic, number, p.start + i))
+                            duplicated.append(TopicPartitionOffset(topic, number, p.start + i))
                 elif outcomes:
                     report.unmatched += 1
                     if len(unmatched) < self._listed:
-                        unmatched.append(Ref(topic, number, p.start + i))
+                        unmatched.append(TopicPartitionOffset(topic, number, p.start + i))
         found = outcomes_of(self._sequences, {*duplicated, *unmatched})
         report.duplicate_list = [Listed(ref, found[ref]) for ref in duplicated]
         report.unmatched_list = [Listed(ref, found[ref]) for ref in unmatched]
@@ -157,10 +159,10 @@ class Reconciler:
 
 
 def reconcile(
-    inputs: Iterable[Ref],
+    inputs: Iterable[TopicPartitionOffset],
     outcomes: Iterable[Outcome],
     *,
-    retried: Iterable[Ref] = (),
+    retried: Iterable[TopicPartitionOffset] = (),
     ranges: Mapping[tuple[str, int], tuple[int, int]] | None = None,
     listed: int = 20,
 ) -> Report:

@@ -3,15 +3,15 @@
 from dataclasses import dataclass, field
 from typing import Any
 
-from kafka_delivery.tools.reconcile.model import Ref
+from kafka_delivery.tools.reconcile.model import TopicPartitionOffset
 
 
 @dataclass(frozen=True, slots=True)
 class Listed:
     """An offending input and the outcomes that name it."""
 
-    input: Ref
-    outcomes: tuple[Ref, ...] = ()
+    input: TopicPartitionOffset
+    outcomes: tuple[TopicPartitionOffset, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {"input": self.input.as_dict(), "outcomes": [o.as_dict() for o in self.outcomes]}
@@ -21,8 +21,8 @@ class Listed:
 class OutOfOrder:
     """`outcome` (for `input`) came after an outcome of a later input of the same partition."""
 
-    outcome: Ref
-    input: Ref
+    outcome: TopicPartitionOffset
+    input: TopicPartitionOffset
     after_offset: int
 
     def as_dict(self) -> dict[str, Any]:
@@ -37,8 +37,8 @@ class OutOfOrder:
 class Stray:
     """An outcome that names no input in range: elsewhere (information), or nothing at all."""
 
-    outcome: Ref
-    input: Ref | None
+    outcome: TopicPartitionOffset
+    input: TopicPartitionOffset | None
 
     def as_dict(self) -> dict[str, Any]:
         return {"outcome": self.outcome.as_dict(), "input": self.input.as_dict() if self.input else None}
@@ -65,7 +65,7 @@ class Report:
     order_violations: int = 0
     outside_range: int = 0
     unattributed: int = 0
-    missing_list: list[Ref] = field(default_factory=list)
+    missing_list: list[TopicPartitionOffset] = field(default_factory=list)
     duplicate_list: list[Listed] = field(default_factory=list)
     unmatched_list: list[Listed] = field(default_factory=list)
     order_violation_list: list[OutOfOrder] = field(default_factory=list)

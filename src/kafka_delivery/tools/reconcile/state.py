@@ -8,7 +8,7 @@ Memory: about 3 bytes per input offset in range and 16 bytes per outcome.
 from array import array
 from collections.abc import Mapping
 
-from kafka_delivery.tools.reconcile.model import Ref
+from kafka_delivery.tools.reconcile.model import TopicPartitionOffset
 from kafka_delivery.tools.reconcile.report import OutOfOrder, Report
 
 PRESENT = 1  # the input record was read
@@ -42,16 +42,16 @@ class OutcomeSequence:
 
 
 def outcomes_of(
-    sequences: Mapping[GroupKey, OutcomeSequence], inputs: set[Ref]
-) -> dict[Ref, tuple[Ref, ...]]:
+    sequences: Mapping[GroupKey, OutcomeSequence], inputs: set[TopicPartitionOffset]
+) -> dict[TopicPartitionOffset, tuple[TopicPartitionOffset, ...]]:
     """The outcomes that name each of `inputs`, sorted."""
-    found: dict[Ref, list[Ref]] = {ref: [] for ref in inputs}
+    found: dict[TopicPartitionOffset, list[TopicPartitionOffset]] = {ref: [] for ref in inputs}
     if inputs:
         for (out_topic, out_partition, in_topic, in_partition), sequence in sequences.items():
             for offset, at in zip(sequence.inputs, sequence.at, strict=True):
-                outcomes = found.get(Ref(in_topic, in_partition, offset))
+                outcomes = found.get(TopicPartitionOffset(in_topic, in_partition, offset))
                 if outcomes is not None:
-                    outcomes.append(Ref(out_topic, out_partition, at))
+                    outcomes.append(TopicPartitionOffset(out_topic, out_partition, at))
     return {ref: tuple(sorted(outcomes)) for ref, outcomes in found.items()}
 
 
@@ -81,6 +81,8 @@ def check_order(
             if len(report.order_violation_list) < listed:
                 report.order_violation_list.append(
                     OutOfOrder(
-                        Ref(out_topic, out_partition, at), Ref(in_topic, in_partition, offset), highest
+                        TopicPartitionOffset(out_topic, out_partition, at),
+                        TopicPartitionOffset(in_topic, in_partition, offset),
+                        highest,
                     )
                 )

@@ -1,16 +1,27 @@
 """What `order-service verify` prints: one JSON object (`--json`), or a summary for people."""
 
-import argparse
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from kafka_delivery.tools import Report, Topics
-from order_service.cli.verify_options import CLEAN
+
+CLEAN, VIOLATIONS, CANNOT_CHECK = 0, 1, 2
 
 
-def as_json(
-    topics: Topics, args: argparse.Namespace, report: Report, code: int, elapsed: float
-) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What was asked to be checked, as the options gave it."""
+
+    from_offset: int | None = None
+    to_offset: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    allow_duplicates: bool = False
+
+
+def as_json(topics: Topics, args: Scope, report: Report, code: int, elapsed: float) -> dict[str, Any]:
     """The one JSON object of `--json`: the result, what was checked, and the report."""
     return {
         "result": "clean" if code == CLEAN else "violations",
@@ -33,7 +44,7 @@ def as_json(
     }
 
 
-def summary(topics: Topics, args: argparse.Namespace, report: Report, violations: int, elapsed: float) -> str:
+def summary(topics: Topics, args: Scope, report: Report, violations: int, elapsed: float) -> str:
     """The summary for people: counts, then the first offenders of each kind."""
     offsets = sum(end - start for start, end in report.ranges.values())
     scope = []

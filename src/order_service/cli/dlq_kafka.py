@@ -8,10 +8,18 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 
 from kafka_delivery.handlers import read_envelope
 from kafka_delivery.headers import DLQ_ERROR_CATEGORY, DLQ_ERROR_TYPE
-from kafka_delivery.tools import ReplayFilter, replay_record
+from kafka_delivery.tools import (
+    DEFAULT_TIMEOUT,
+    ReplayFilter,
+    bounded,
+    closing,
+    connect,
+    deadline,
+    partitions_of,
+    replay_record,
+)
 from kafka_delivery.types import InputRecord
 from order_service.adapters.connection import build_producer
-from order_service.cli.bounded import DEFAULT_TIMEOUT, bounded, closing, connect, deadline, require_topic
 from order_service.cli.progress import progress_bar
 from order_service.cli.reads import assign_all, fetch, reader, scan
 from order_service.settings import Settings
@@ -40,9 +48,10 @@ async def show(
     started = deadline(timeout)
     await connect(consumer, started)
     async with closing(consumer):
-        if partition not in await require_topic(consumer._client, topic, started):
-            return None
         tp = TopicPartition(topic, partition)
+        async with bounded("fetching metadata", started):
+            if tp not in await partitions_of(consumer, topic):
+                return None
         async with bounded(f"reading the offsets of {topic}", started):
             consumer.assign([tp])
             first = (await consumer.beginning_offsets([tp]))[tp]
