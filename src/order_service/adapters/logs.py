@@ -62,5 +62,7 @@ def configure_logging(level: str, fmt: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
-    for name in ("order_service", "uvicorn.error"):
+    # The service's own lines and the delivery library's at the configured level; other libraries'
+    # only from WARNING.
+    for name in ("order_service", "kafka_delivery", "uvicorn.error"):
         logging.getLogger(name).setLevel(level)

@@ -1,6 +1,6 @@
 """Reconciliation: the JSON form of the report, the input ranges, and the scan of the topics.
 
-The matching itself is covered by tests/unit/test_reconcile.py; this file adds only what that one
+The matching itself is covered by test_reconciler.py; this file adds only what that one
 does not assert, and the scan that reads the topics' ranges (over a fake consumer).
 """
 
