@@ -27,9 +27,9 @@ from typing import Any, Protocol
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
 from kafka_delivery.engine.backoff import PartitionBackoff, refusal
-from kafka_delivery.engine.lanes import Lane, Ordering, Slot, ack_error
+from kafka_delivery.engine.lanes import Ordering, PartitionLane, Pending, ack_error
 from kafka_delivery.engine.pauses import Pauses
-from kafka_delivery.engine.rebalance import Callbacks
+from kafka_delivery.engine.rebalance import RebalanceCallbacks
 from kafka_delivery.handlers.retry import DelayGate
 from kafka_delivery.logs import current_record
 from kafka_delivery.operations.metrics import Flow, PartitionFlow, PipelineMetrics
@@ -89,19 +89,21 @@ class Guarantee(Protocol):
 
     def bind(self, engine: "DeliveryEngine") -> None: ...
 
-    async def accepts(self, lane: Lane) -> bool:
+    async def accepts(self, lane: PartitionLane) -> bool:
         """Whether the partition may take records now (exactly-once: it has its producer)."""
         ...
 
-    def publish(self, lane: Lane, outputs: Sequence[OutgoingRecord]) -> "Sequence[asyncio.Future[Any]]":
+    def publish(
+        self, lane: PartitionLane, outputs: Sequence[OutgoingRecord]
+    ) -> "Sequence[asyncio.Future[Any]]":
         """Hand the outputs to the producer now; each future resolves when the broker acks it."""
         ...
 
-    async def commit(self, lanes: Sequence[Lane], *, force: bool) -> None:
+    async def commit(self, lanes: Sequence[PartitionLane], *, force: bool) -> None:
         """Commit what is ready in each lane; lanes that are closing are committed now."""
         ...
 
-    async def recover(self, lane: Lane, offset: int, exc: BaseException) -> int | None:
+    async def recover(self, lane: PartitionLane, offset: int, exc: BaseException) -> int | None:
         """After a failure at `offset`: the offset to fetch the partition again from, or None."""
         ...
 
@@ -158,9 +160,9 @@ class DeliveryEngine:
         )
         # The last offset committed per partition (lag, stalls, readiness).
         self.committed: dict[TopicPartition, int] = {}
-        self.lanes: dict[TopicPartition, Lane] = {}
+        self.lanes: dict[TopicPartition, PartitionLane] = {}
         # Records ready to run, and the workers waiting for one (see _work).
-        self._ready: deque[Slot] = deque()
+        self._ready: deque[Pending] = deque()
         self._parked: deque[asyncio.Future[None]] = deque()
         self._waking = 0
         self._turn_ends: float | None = None
@@ -198,29 +200,29 @@ class DeliveryEngine:
                     continue  # the lane was rewound, revoked or is failing: the rest is fetched again
             else:
                 for record in fresh:
-                    slot = lane.admit(record, now)
-                    if slot.waiting_for == 0:
-                        self._push(slot)
+                    pending = lane.admit(record, now)
+                    if pending.waiting_for == 0:
+                        self._push(pending)
             if held is not None:
                 self._gate.hold(self.pauses.view("delay"), held)  # type: ignore[union-attr]
-                lane.next_offset = lane.resync_to = held.offset
+                lane.resync_at(held.offset)
             self._limit(lane)
         if self.settings.eager:
             current_record.set(None)  # the caller's own log lines are about no record
 
-    async def _admit_eagerly(self, lane: Lane, records: list[InputRecord], now: float) -> bool:
+    async def _admit_eagerly(self, lane: PartitionLane, records: list[InputRecord], now: float) -> bool:
         """Admit and run `records`, publishing as they finish; False when the lane stopped taking
         records meanwhile (the ones not admitted are fetched again)."""
         turn_ends = time.perf_counter() + _EAGER_TURN_S
         cap = self.settings.max_in_flight
         for record in records:
-            slot = lane.admit(record, now, running=True)
-            if slot.waiting_for == 0:
+            pending = lane.admit(record, now, running=True)
+            if pending.waiting_for == 0:
                 if self.busy < cap and not self._ready:
-                    self._run_now(slot)
+                    self._run_now(pending)
                 else:
-                    lane.hold(slot)
-                    self._push(slot)
+                    lane.hold(pending)
+                    self._push(pending)
             if time.perf_counter() >= turn_ends:
                 self._publish(lane)
                 await asyncio.sleep(0)
@@ -230,28 +232,26 @@ class DeliveryEngine:
         self._publish(lane)
         return True
 
-    def lane(self, tp: TopicPartition) -> Lane:
+    def lane(self, tp: TopicPartition) -> PartitionLane:
         lane = self.lanes.get(tp)
         if lane is None:
-            lane = self.lanes[tp] = Lane(tp, self.settings.ordering)
+            lane = self.lanes[tp] = PartitionLane(tp, self.settings.ordering)
         return lane
 
     def _fresh(
-        self, lane: Lane, records: list[InputRecord], consumer: AIOKafkaConsumer | None
+        self, lane: PartitionLane, records: list[InputRecord], consumer: AIOKafkaConsumer | None
     ) -> list[InputRecord]:
         """Drop records fetched before a rewind of their partition: processing them would commit past
         the records the rewind is for. Such a batch is fetched again from the rewind's offset."""
-        if lane.resync_to is not None:
-            target, lane.resync_to = lane.resync_to, None
-            if records[0].offset != target:
-                if consumer is not None and lane.tp in consumer.assignment():
-                    consumer.seek(lane.tp, target)
-                return []
+        if (target := lane.take_resync()) is not None and records[0].offset != target:
+            if consumer is not None and lane.tp in consumer.assignment():
+                consumer.seek(lane.tp, target)
+            return []
         if lane.next_offset is not None and records[0].offset < lane.next_offset:
             return [r for r in records if r.offset >= lane.next_offset]
         return records
 
-    def _limit(self, lane: Lane) -> None:
+    def _limit(self, lane: PartitionLane) -> None:
         """Backpressure: a partition with a full buffer, or all of them past the instance's bound,
         stop fetching until their records are committed."""
         if len(lane) >= self.settings.max_buffered:
@@ -269,7 +269,7 @@ class DeliveryEngine:
             if lane is None or len(lane) <= self.settings.max_buffered * 3 // 4:
                 self.pauses.resume(tp, "full")
 
-    def owns(self, lane: Lane) -> bool:
+    def owns(self, lane: PartitionLane) -> bool:
         """Whether `lane` is still its partition's: not revoked (or replaced) meanwhile."""
         return self.lanes.get(lane.tp) is lane
 
@@ -286,8 +286,8 @@ class DeliveryEngine:
             self._workers = [asyncio.create_task(self._work()) for _ in range(self.settings.max_in_flight)]
             self._committer = asyncio.create_task(self._commit_loop())
 
-    def _push(self, slot: Slot) -> None:
-        self._ready.append(slot)
+    def _push(self, pending: Pending) -> None:
+        self._ready.append(pending)
         self._wake_one()
 
     def _wake_one(self) -> None:
@@ -317,24 +317,24 @@ class DeliveryEngine:
                 await waiter
                 self._waking -= 1
                 continue
-            slot: Slot | None = self._ready.popleft()
+            pending: Pending | None = self._ready.popleft()
             if self._ready:
                 self._wake_one()
             # A record that its predecessor's end made ready runs next on the same worker: a key's
             # (or in partition order, a partition's) records run back to back, without a hand-over.
-            while slot is not None:
+            while pending is not None:
                 self._start_turn(loop)
-                current, slot = slot, None
+                current, pending = pending, None
                 self.busy += 1
                 try:
-                    slot = await self._run(current)
+                    pending = await self._run(current)
                 except Exception:
                     logger.exception("unexpected failure delivering %s@%s", current.lane.tp, current.offset)
                 finally:
                     self.busy -= 1
-                if slot is not None and self._turn_spent():
-                    self._ready.appendleft(slot)  # first in the next turn
-                    slot = None
+                if pending is not None and self._turn_spent():
+                    self._ready.appendleft(pending)  # first in the next turn
+                    pending = None
 
     # Turns: all workers together run records for at most a turn's budget in one turn of the loop, then
     # park until the next. A budget per worker would let a turn grow with the number of runnable
@@ -355,61 +355,61 @@ class DeliveryEngine:
         if self._ready:
             self._wake_one()
 
-    async def _run(self, slot: Slot) -> Slot | None:
-        """Process, finish and publish `slot` (a worker's); returns a record it made ready, to run next."""
-        if not slot.dropped:
-            current_record.set(slot.record)
+    async def _run(self, pending: Pending) -> Pending | None:
+        """Process, finish and publish `pending` (a worker's); returns a record it made ready, to run next."""
+        if not pending.dropped:
+            current_record.set(pending.record)
             try:
-                slot.outputs = await self._handle(slot.record)
+                pending.outputs = await self._handle(pending.record)
             except Exception as exc:  # noqa: BLE001 - the handler routes failures; this is a defect
-                slot.error = exc
-        ready = self._finish(slot)
+                pending.error = exc
+        ready = self._finish(pending)
         for other in ready[1:]:
             self._push(other)
         return ready[0] if ready else None
 
-    def _run_now(self, slot: Slot) -> None:
-        """Run `slot` in the caller with the handler's `now`; if it has to wait, in a task from there."""
-        current_record.set(slot.record)
+    def _run_now(self, pending: Pending) -> None:
+        """Run `pending` in the caller with the handler's `now`; if it has to wait, in a task from there."""
+        current_record.set(pending.record)
         try:
-            slot.outputs = self._now(slot.record)  # type: ignore[misc]
+            pending.outputs = self._now(pending.record)  # type: ignore[misc]
         except Waits as waits:
-            slot.lane.hold(slot)  # later records of its key wait for it now
+            pending.lane.hold(pending)  # later records of its key wait for it now
             self.busy += 1
             task = asyncio.get_running_loop().create_task(waits.rest)
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-            task.add_done_callback(functools.partial(self._went_on, slot))
+            task.add_done_callback(functools.partial(self._went_on, pending))
             return
         except Exception as exc:  # noqa: BLE001 - the handler routes failures; this is a defect
-            slot.error = exc
-        for ready in self._finish(slot, publish=False):  # published after its batch (or turn)
+            pending.error = exc
+        for ready in self._finish(pending, publish=False):  # published after its batch (or turn)
             self._push(ready)
 
-    def _went_on(self, slot: Slot, task: "asyncio.Task[Sequence[OutgoingRecord]]") -> None:
+    def _went_on(self, pending: Pending, task: "asyncio.Task[Sequence[OutgoingRecord]]") -> None:
         """A record run eagerly finished in its task."""
         self.busy -= 1
         if task.cancelled():  # the engine is closing: nothing of it is published any more
-            self._finish(slot, publish=False)
+            self._finish(pending, publish=False)
             return
         if (exc := task.exception()) is not None:
-            slot.error = exc
+            pending.error = exc
         else:
-            slot.outputs = task.result()
-        for ready in self._finish(slot):
+            pending.outputs = task.result()
+        for ready in self._finish(pending):
             self._push(ready)
         if self._ready:
             self._wake_one()  # a worker may take a record now that this one is done
 
-    def _finish(self, slot: Slot, *, publish: bool = True) -> list[Slot]:
-        """Mark `slot` processed and publish what it lets through; returns the records it was the
+    def _finish(self, pending: Pending, *, publish: bool = True) -> list[Pending]:
+        """Mark `pending` processed and publish what it lets through; returns the records it was the
         last predecessor of, which may start now."""
-        ready = slot.lane.finish(slot)
-        if publish and not slot.dropped:
-            self._publish(slot.lane)
+        ready = pending.lane.finish(pending)
+        if publish and not pending.dropped:
+            self._publish(pending.lane)
         return ready
 
-    def _publish(self, lane: Lane) -> None:
+    def _publish(self, lane: PartitionLane) -> None:
         """Publish the processed head of the lane, and every processed record after it, in order."""
         if lane.failing or lane.lock.locked() or not self.owns(lane):
             # Failing: the recovery fetches it again. Locked: a transaction commits; its end
@@ -417,37 +417,37 @@ class DeliveryEngine:
             return
         watched: set[asyncio.Future[Any]] = set()
         acked = functools.partial(self._acked, lane)
-        while (slot := lane.publishable()) is not None:
+        while (pending := lane.publishable()) is not None:
             try:
-                if slot.error is not None:
-                    raise slot.error
-                acks = self.guarantee.publish(lane, slot.outputs)
+                if pending.error is not None:
+                    raise pending.error
+                acks = self.guarantee.publish(lane, pending.outputs)
             except Exception as exc:  # noqa: BLE001 - the partition backs off and retries it
                 self.metrics.publish_failures.inc()
-                if self._failing(lane, slot.offset, exc, "could not hand record %s@%s to the producer"):
-                    self._spawn(self._recover(lane, slot.offset, exc))
+                if self._failing(lane, pending.offset, exc, "could not hand record %s@%s to the producer"):
+                    self._spawn(self._recover(lane, pending.offset, exc))
                 return
             for ack in acks:
                 if ack not in watched:
                     watched.add(ack)
                     ack.add_done_callback(acked)
-            lane.published(slot, acks)
+            lane.published(pending, acks)
 
-    def _acked(self, lane: Lane, ack: "asyncio.Future[Any]") -> None:
+    def _acked(self, lane: PartitionLane, ack: "asyncio.Future[Any]") -> None:
         error = ack_error(ack)  # read here: the acks of dropped records are never awaited
         if error is not None and self.guarantee.stops_at_refused_output and not lane.failing:
             self._refused(lane, ack, error)
         self._wake.set()
 
-    def _refused(self, lane: Lane, ack: "asyncio.Future[Any]", error: BaseException) -> None:
+    def _refused(self, lane: PartitionLane, ack: "asyncio.Future[Any]", error: BaseException) -> None:
         """Stop `lane` at its first record that `ack` was for, before it publishes anything more; it
         is fetched again from there (batches.py keeps the partition's later batches from the log)."""
-        slot = next((s for s in lane.unacked if ack in s.acks and not s.dropped), None)
-        if slot is None:
+        pending = next((s for s in lane.unacked if ack in s.acks and not s.dropped), None)
+        if pending is None:
             return  # committed or dropped meanwhile
         self.metrics.publish_failures.inc()
-        if self._failing(lane, slot.offset, error, "output of %s@%s was not acknowledged"):
-            self._spawn(self._recover(lane, slot.offset, error))
+        if self._failing(lane, pending.offset, error, "output of %s@%s was not acknowledged"):
+            self._spawn(self._recover(lane, pending.offset, error))
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -483,30 +483,30 @@ class DeliveryEngine:
             self._relieve()
 
     @staticmethod
-    def _committable(lanes: "Iterable[Lane]") -> list[Lane]:
+    def _committable(lanes: "Iterable[PartitionLane]") -> list[PartitionLane]:
         """Lanes that may commit now: not while a failure is being recovered from."""
         return [lane for lane in lanes if not lane.failing]
 
-    def commit_done(self, lane: Lane, offset: int) -> None:
+    def commit_done(self, lane: PartitionLane, offset: int) -> None:
         """The guarantee committed `lane` up to `offset`."""
         gone = lane.committed_through(offset)
         self.committed[lane.tp] = offset
         self.backoff.succeeded(lane.tp, offset)
         now_ms = time.time() * 1000
         observe = self.metrics.end_to_end.observe
-        for slot in gone:
-            observe(max(0.0, now_ms - slot.record.timestamp) / 1000)
+        for pending in gone:
+            observe(max(0.0, now_ms - pending.record.timestamp) / 1000)
 
     # --- failures -------------------------------------------------------------------------------
 
-    async def fail(self, lane: Lane, offset: int, exc: BaseException, what: str) -> None:
+    async def fail(self, lane: PartitionLane, offset: int, exc: BaseException, what: str) -> None:
         """A record's output was not published or acknowledged, or a commit failed: forget the
         records from there on (all uncommitted ones, for an aborted transaction), let the guarantee
         recover, and fetch the partition again from where it says, after a backoff."""
         if self._failing(lane, offset, exc, what):
             await self._recover(lane, offset, exc)
 
-    def _failing(self, lane: Lane, offset: int, exc: BaseException, what: str) -> bool:
+    def _failing(self, lane: PartitionLane, offset: int, exc: BaseException, what: str) -> bool:
         """The part of `fail` that cannot wait: whether the lane is to recover."""
         if not self.owns(lane):
             # Revoked meanwhile: a commit or a send that outlived its partition's drain. Its records
@@ -516,25 +516,23 @@ class DeliveryEngine:
             return False
         level = logging.DEBUG if refusal(exc) else logging.WARNING
         logger.log(level, what + "; it will be retried: %r", lane.tp, offset, exc)
-        lane.drop_from(None if self.guarantee.drops_all_on_failure else offset)
-        lane.failing = True
+        lane.fail(None if self.guarantee.drops_all_on_failure else offset)
         return True
 
-    async def _recover(self, lane: Lane, offset: int, exc: BaseException) -> None:
+    async def _recover(self, lane: PartitionLane, offset: int, exc: BaseException) -> None:
         try:
             target = await self.guarantee.recover(lane, offset, exc)
         finally:
-            lane.failing = False
+            lane.recovered()
         if target is not None:
             self.rewind(lane, target, exc)
 
-    def rewind(self, lane: Lane, target: int, cause: BaseException | None = None) -> None:
+    def rewind(self, lane: PartitionLane, target: int, cause: BaseException | None = None) -> None:
         """Fetch the partition again from `target`; after a failure, only once its backoff ends."""
         consumer = self.consumer()
         if consumer is None or lane.tp not in consumer.assignment():
             return
-        lane.drop_from(target)
-        lane.next_offset = lane.resync_to = target
+        lane.rewind(target)
         if cause is None:
             consumer.seek(lane.tp, target)
         else:
@@ -543,7 +541,7 @@ class DeliveryEngine:
     # --- rebalances and shutdown --------------------------------------------------------------
 
     def rebalance_listener(self) -> ConsumerRebalanceListener:
-        return Callbacks(on_assigned=self.assigned, on_revoked=self.revoked)
+        return RebalanceCallbacks(on_assigned=self.assigned, on_revoked=self.revoked)
 
     async def assigned(self, partitions: set[TopicPartition]) -> None:
         await self.guarantee.assigned(partitions)
@@ -566,7 +564,7 @@ class DeliveryEngine:
     async def _drain(self, partitions: list[TopicPartition], timeout_s: float) -> None:
         lanes = [self.lanes[tp] for tp in partitions]
         for lane in lanes:
-            lane.closing = True
+            lane.close()
         try:
             async with asyncio.timeout(timeout_s):
                 while any(len(lane) for lane in lanes):
@@ -603,7 +601,7 @@ class DeliveryEngine:
     def transactional_ids(self) -> list[str]:
         return self.guarantee.transactional_ids()
 
-    def publish_now(self, lane: Lane) -> None:
+    def publish_now(self, lane: PartitionLane) -> None:
         """Publish what of `lane` finished while it could not be published (a transaction commit)."""
         self._publish(lane)
 

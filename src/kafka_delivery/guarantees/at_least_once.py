@@ -2,7 +2,6 @@
 records whose outputs the broker acknowledged."""
 
 import asyncio
-import itertools
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from kafka_delivery.engine.engine import BoundToEngine
-from kafka_delivery.engine.lanes import Lane, Slot, ack_error
+from kafka_delivery.engine.lanes import PartitionLane, Pending, ack_error
 from kafka_delivery.types import OutgoingRecord, RecordSink
 
 logger = logging.getLogger(__name__)
@@ -26,14 +25,16 @@ class AtLeastOnce(BoundToEngine):
     def __init__(self, sink: RecordSink) -> None:
         self._sink = sink
 
-    async def accepts(self, lane: Lane) -> bool:
+    async def accepts(self, lane: PartitionLane) -> bool:
         return True
 
-    def publish(self, lane: Lane, outputs: Sequence[OutgoingRecord]) -> "Sequence[asyncio.Future[Any]]":
+    def publish(
+        self, lane: PartitionLane, outputs: Sequence[OutgoingRecord]
+    ) -> "Sequence[asyncio.Future[Any]]":
         send = self._sink.send
         return [send(out) for out in outputs]
 
-    async def commit(self, lanes: Sequence[Lane], *, force: bool) -> None:
+    async def commit(self, lanes: Sequence[PartitionLane], *, force: bool) -> None:
         """Commit every lane up to its acknowledged prefix, in one request."""
         engine = self.engine
         offsets: dict[TopicPartition, int] = {}
@@ -42,9 +43,9 @@ class AtLeastOnce(BoundToEngine):
             if through is not None:
                 offsets[lane.tp] = through
             if failed is not None:
-                slot, error = failed
+                pending, error = failed
                 engine.metrics.publish_failures.inc()
-                await engine.fail(lane, slot.offset, error, "output of %s@%s was not acknowledged")
+                await engine.fail(lane, pending.offset, error, "output of %s@%s was not acknowledged")
         consumer = engine.consumer()
         if not offsets:
             return
@@ -62,15 +63,15 @@ class AtLeastOnce(BoundToEngine):
             if (owner := engine.lanes.get(tp)) is not None:
                 engine.commit_done(owner, offset)
 
-    async def recover(self, lane: Lane, offset: int, exc: BaseException) -> int | None:
+    async def recover(self, lane: PartitionLane, offset: int, exc: BaseException) -> int | None:
         """From `offset`, or from an earlier record whose output was refused meanwhile (another
         output partition failed while the lane recovered): nothing after a refused output may be
         published before it is published again."""
-        for slot in itertools.islice(lane.unacked, lane.acked, None):
-            if slot.offset >= offset:
+        for pending in lane.unchecked():
+            if pending.offset >= offset:
                 break
-            if any(ack.done() and ack_error(ack) is not None for ack in slot.acks):
-                return slot.offset
+            if any(ack.done() and ack_error(ack) is not None for ack in pending.acks):
+                return pending.offset
         return offset
 
     async def assigned(self, partitions: set[TopicPartition]) -> None:
@@ -86,22 +87,22 @@ class AtLeastOnce(BoundToEngine):
         """The producer is the service's, closed by it."""
 
 
-def _acked_prefix(lane: Lane) -> tuple[int | None, tuple[Slot, BaseException] | None]:
+def _acked_prefix(lane: PartitionLane) -> tuple[int | None, tuple[Pending, BaseException] | None]:
     """One past the last record of the lane's acknowledged prefix, and the first failed record.
 
     Records found acknowledged are not looked at again (`lane.acked`); records share their batch's ack.
     """
     through = lane.unacked[lane.acked - 1].offset + 1 if lane.acked else None
     acked: set[asyncio.Future[Any]] = set()
-    for slot in itertools.islice(lane.unacked, lane.acked, None):
-        for ack in slot.acks:
+    for pending in lane.unchecked():
+        for ack in pending.acks:
             if ack in acked:
                 continue
             if not ack.done():
                 return through, None
             if (error := ack_error(ack)) is not None:
-                return through, (slot, error)
+                return through, (pending, error)
             acked.add(ack)
-        through = slot.offset + 1
-        lane.acked += 1
+        through = pending.offset + 1
+        lane.found_acked()
     return through, None

@@ -17,7 +17,7 @@ from aiokafka import TopicPartition
 from aiokafka.errors import InvalidProducerEpoch, ProducerFenced
 
 from kafka_delivery.engine.engine import BoundToEngine
-from kafka_delivery.engine.lanes import Lane
+from kafka_delivery.engine.lanes import PartitionLane
 from kafka_delivery.guarantees.transactional_producers import PartitionProducers
 from kafka_delivery.types import OutgoingRecord
 
@@ -78,7 +78,7 @@ class ExactlyOnce(BoundToEngine):
         finally:
             self._opening -= partitions
 
-    async def accepts(self, lane: Lane) -> bool:
+    async def accepts(self, lane: PartitionLane) -> bool:
         """A partition we own may have lost its producer (a failed re-creation, an open during an
         outage): open it again, and fetch from the committed offset before taking records."""
         tp = lane.tp
@@ -112,14 +112,16 @@ class ExactlyOnce(BoundToEngine):
 
     # --- publishing and committing ------------------------------------------------------------
 
-    def publish(self, lane: Lane, outputs: Sequence[OutgoingRecord]) -> "Sequence[asyncio.Future[Any]]":
+    def publish(
+        self, lane: PartitionLane, outputs: Sequence[OutgoingRecord]
+    ) -> "Sequence[asyncio.Future[Any]]":
         """Into the partition's open transaction: its producer is in one whenever no commit runs."""
         append = self._producers.batches(lane.tp).append
         if lane.tp not in self._open:
             self._open[lane.tp] = time.monotonic()
         return [append(out) for out in outputs]
 
-    async def commit(self, lanes: Sequence[Lane], *, force: bool) -> None:
+    async def commit(self, lanes: Sequence[PartitionLane], *, force: bool) -> None:
         now = time.monotonic()
         due = [
             lane
@@ -129,13 +131,13 @@ class ExactlyOnce(BoundToEngine):
         ]
         await asyncio.gather(*(self._commit(lane) for lane in due))
 
-    async def _commit(self, lane: Lane) -> None:
+    async def _commit(self, lane: PartitionLane) -> None:
         tp = lane.tp
         async with lane.lock:  # nothing is published into the transaction while it commits
             if tp not in self._open or not lane.unacked:
                 return
             through = lane.unacked[-1].offset + 1
-            acks = {ack for slot in lane.unacked for ack in slot.acks}  # records share their batch's
+            acks = {ack for pending in lane.unacked for ack in pending.acks}  # records share their batch's
             try:
                 producer, batches = self._producers[tp], self._producers.batches(tp)
                 try:
@@ -168,7 +170,7 @@ class ExactlyOnce(BoundToEngine):
 
     # --- failures -----------------------------------------------------------------------------
 
-    async def recover(self, lane: Lane, offset: int, exc: BaseException) -> int | None:
+    async def recover(self, lane: PartitionLane, offset: int, exc: BaseException) -> int | None:
         tp = lane.tp
         # No record is taken until the partition is fetched again from its committed offset.
         self._rewound.discard(tp)
@@ -200,13 +202,13 @@ class ExactlyOnce(BoundToEngine):
             self._rewound.add(tp)  # the engine rewinds it before anything else runs
         return target
 
-    async def _rewind(self, lane: Lane) -> None:
+    async def _rewind(self, lane: PartitionLane) -> None:
         target = await self._committed(lane)
         if target is not None:
             self.engine.rewind(lane, target)
             self._rewound.add(lane.tp)
 
-    async def _committed(self, lane: Lane) -> int | None:
+    async def _committed(self, lane: PartitionLane) -> int | None:
         """The partition's committed offset (its beginning when none), or None when unknown."""
         tp = lane.tp
         consumer = self.engine.consumer()
