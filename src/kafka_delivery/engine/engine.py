@@ -19,7 +19,6 @@ import asyncio
 import functools
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -30,6 +29,7 @@ from kafka_delivery.engine.backoff import PartitionBackoff, refusal
 from kafka_delivery.engine.lanes import Ordering, PartitionLane, Pending, ack_error
 from kafka_delivery.engine.pauses import Pauses
 from kafka_delivery.engine.rebalance import RebalanceCallbacks
+from kafka_delivery.engine.scheduler import Scheduler
 from kafka_delivery.handlers.retry import DelayGate
 from kafka_delivery.logs import current_record
 from kafka_delivery.operations.metrics import Flow, PartitionFlow, PipelineMetrics
@@ -42,14 +42,6 @@ from kafka_delivery.types import (
 )
 
 logger = logging.getLogger(__name__)
-# How long all workers together run records in one turn of the event loop before they yield to it:
-# a fetch, a send or an ack takes a few turns, and each waits for the turn running when it is due.
-# Short turns keep that wait short (measured at half load: p99 ~40 ms with 0.5 ms turns, ~65 ms
-# with 2 ms); each turn also costs, and with this many records ready to run the engine is behind
-# anyway, so it takes longer ones (0.5 ms turns throughout cost ~10% of the maximum rate).
-_TURN_S = 0.0005
-_BACKLOG = 256
-_BACKLOG_TURN_S = 0.002
 # An eager engine processes a fetched batch inside `process` and yields a turn of the event loop
 # after this much of it: fetches, hand-overs to the producer and acks run in between.
 _EAGER_TURN_S = 0.002
@@ -161,17 +153,11 @@ class DeliveryEngine:
         # The last offset committed per partition (lag, stalls, readiness).
         self.committed: dict[TopicPartition, int] = {}
         self.lanes: dict[TopicPartition, PartitionLane] = {}
-        # Records ready to run, and the workers waiting for one (see _work).
-        self._ready: deque[Pending] = deque()
-        self._parked: deque[asyncio.Future[None]] = deque()
-        self._waking = 0
-        self._turn_ends: float | None = None
-        self._workers: list[asyncio.Task[None]] = []
+        self._scheduler = Scheduler(self._run, max_in_flight=settings.max_in_flight)
         self._committer: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         # Records run eagerly that wait in tasks of their own, and recoveries from failed publishes.
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.busy = 0
         self._closing = False
         guarantee.bind(self)
 
@@ -202,7 +188,7 @@ class DeliveryEngine:
                 for record in fresh:
                     pending = lane.admit(record, now)
                     if pending.waiting_for == 0:
-                        self._push(pending)
+                        self._scheduler.push(pending)
             if held is not None:
                 self._gate.hold(self.pauses.view("delay"), held)  # type: ignore[union-attr]
                 lane.resync_at(held.offset)
@@ -214,15 +200,14 @@ class DeliveryEngine:
         """Admit and run `records`, publishing as they finish; False when the lane stopped taking
         records meanwhile (the ones not admitted are fetched again)."""
         turn_ends = time.perf_counter() + _EAGER_TURN_S
-        cap = self.settings.max_in_flight
         for record in records:
             pending = lane.admit(record, now, running=True)
             if pending.waiting_for == 0:
-                if self.busy < cap and not self._ready:
+                if self._scheduler.may_run_now():
                     self._run_now(pending)
                 else:
                     lane.hold(pending)
-                    self._push(pending)
+                    self._scheduler.push(pending)
             if time.perf_counter() >= turn_ends:
                 self._publish(lane)
                 await asyncio.sleep(0)
@@ -283,77 +268,8 @@ class DeliveryEngine:
 
     def _start(self) -> None:
         if self._committer is None:
-            self._workers = [asyncio.create_task(self._work()) for _ in range(self.settings.max_in_flight)]
+            self._scheduler.start()
             self._committer = asyncio.create_task(self._commit_loop())
-
-    def _push(self, pending: Pending) -> None:
-        self._ready.append(pending)
-        self._wake_one()
-
-    def _wake_one(self) -> None:
-        """Wake one parked worker, unless one is already on its way or this turn is spent.
-
-        One at a time: waking a worker per ready record would put hundreds of task steps in one
-        turn of the event loop after a large fetch, and fetches, sends and acks wait behind them
-        (measured: p50 latency 339 ms instead of 21 ms at 3,000 records/s). A woken worker that
-        leaves records behind wakes the next, so an I/O-bound processor still gets every worker.
-        """
-        if self._turn_spent():
-            return  # the next turn wakes one (_next_turn)
-        while self._waking == 0 and self._parked:
-            waiter = self._parked.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                self._waking += 1
-
-    async def _work(self) -> None:
-        loop = asyncio.get_running_loop()
-        cap = self.settings.max_in_flight
-        while True:
-            # At most `cap` records at once: workers, and records run eagerly that went on in a task.
-            if not self._ready or self._turn_spent() or self.busy >= cap:
-                waiter = loop.create_future()
-                self._parked.append(waiter)
-                await waiter
-                self._waking -= 1
-                continue
-            pending: Pending | None = self._ready.popleft()
-            if self._ready:
-                self._wake_one()
-            # A record that its predecessor's end made ready runs next on the same worker: a key's
-            # (or in partition order, a partition's) records run back to back, without a hand-over.
-            while pending is not None:
-                self._start_turn(loop)
-                current, pending = pending, None
-                self.busy += 1
-                try:
-                    pending = await self._run(current)
-                except Exception:
-                    logger.exception("unexpected failure delivering %s@%s", current.lane.tp, current.offset)
-                finally:
-                    self.busy -= 1
-                if pending is not None and self._turn_spent():
-                    self._ready.appendleft(pending)  # first in the next turn
-                    pending = None
-
-    # Turns: all workers together run records for at most a turn's budget in one turn of the loop, then
-    # park until the next. A budget per worker would let a turn grow with the number of runnable
-    # workers, and with a CPU-bound processor a large fetch would hold the loop for tens of ms while
-    # fetches, sends and acks, each a few turns long, wait.
-
-    def _turn_spent(self) -> bool:
-        return self._turn_ends is not None and time.perf_counter() >= self._turn_ends
-
-    def _start_turn(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self._turn_ends is None:
-            budget = _TURN_S if len(self._ready) < _BACKLOG else _BACKLOG_TURN_S
-            self._turn_ends = time.perf_counter() + budget
-            loop.call_soon(self._next_turn)
-
-    def _next_turn(self) -> None:
-        self._turn_ends = None
-        if self._ready:
-            self._wake_one()
 
     async def _run(self, pending: Pending) -> Pending | None:
         """Process, finish and publish `pending` (a worker's); returns a record it made ready, to run next."""
@@ -365,7 +281,7 @@ class DeliveryEngine:
                 pending.error = exc
         ready = self._finish(pending)
         for other in ready[1:]:
-            self._push(other)
+            self._scheduler.push(other)
         return ready[0] if ready else None
 
     def _run_now(self, pending: Pending) -> None:
@@ -375,7 +291,7 @@ class DeliveryEngine:
             pending.outputs = self._now(pending.record)  # type: ignore[misc]
         except Waits as waits:
             pending.lane.hold(pending)  # later records of its key wait for it now
-            self.busy += 1
+            self._scheduler.went_off()
             task = asyncio.get_running_loop().create_task(waits.rest)
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -384,11 +300,11 @@ class DeliveryEngine:
         except Exception as exc:  # noqa: BLE001 - the handler routes failures; this is a defect
             pending.error = exc
         for ready in self._finish(pending, publish=False):  # published after its batch (or turn)
-            self._push(ready)
+            self._scheduler.push(ready)
 
     def _went_on(self, pending: Pending, task: "asyncio.Task[Sequence[OutgoingRecord]]") -> None:
         """A record run eagerly finished in its task."""
-        self.busy -= 1
+        self._scheduler.came_back()
         if task.cancelled():  # the engine is closing: nothing of it is published any more
             self._finish(pending, publish=False)
             return
@@ -397,9 +313,8 @@ class DeliveryEngine:
         else:
             pending.outputs = task.result()
         for ready in self._finish(pending):
-            self._push(ready)
-        if self._ready:
-            self._wake_one()  # a worker may take a record now that this one is done
+            self._scheduler.push(ready)
+        self._scheduler.wake_if_ready()  # a worker may take a record now that this one is done
 
     def _finish(self, pending: Pending, *, publish: bool = True) -> list[Pending]:
         """Mark `pending` processed and publish what it lets through; returns the records it was the
@@ -591,11 +506,15 @@ class DeliveryEngine:
 
     async def close(self) -> None:
         """Stop the workers and the committer, then the guarantee (its producers)."""
-        tasks = [*self._workers, *self._tasks, *([self._committer] if self._committer is not None else [])]
+        tasks = [
+            *self._scheduler.workers,
+            *self._tasks,
+            *([self._committer] if self._committer is not None else []),
+        ]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._workers, self._committer = [], None
+        self._scheduler.workers, self._committer = [], None
         await self.guarantee.close()
 
     def transactional_ids(self) -> list[str]:
@@ -622,4 +541,4 @@ class DeliveryEngine:
                     else max(0, processed - committed),
                 )
             )
-        return Flow(self.busy, partitions)
+        return Flow(self._scheduler.busy, partitions)
