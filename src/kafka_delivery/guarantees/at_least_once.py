@@ -8,22 +8,25 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
-from kafka_delivery.engine.engine import BoundToEngine
-from kafka_delivery.engine.lanes import PartitionLane, Pending, ack_error
+from kafka_delivery.engine import GuaranteeContext, PartitionLane, Pending, ack_error
 from kafka_delivery.types import OutgoingRecord, RecordSink
 
 logger = logging.getLogger(__name__)
 
 
-class AtLeastOnce(BoundToEngine):
+class AtLeastOnce:
     """A failed output rewinds its partition to that record: it and the records after it are
     processed and published again (at-least-once duplicates), in offset order."""
 
     drops_all_on_failure = False
     stops_at_refused_output = True
+    _context: GuaranteeContext  # the engine's that runs it (attach)
 
     def __init__(self, sink: RecordSink) -> None:
         self._sink = sink
+
+    def attach(self, context: GuaranteeContext) -> None:
+        self._context = context
 
     async def accepts(self, lane: PartitionLane) -> bool:
         return True
@@ -36,7 +39,7 @@ class AtLeastOnce(BoundToEngine):
 
     async def commit(self, lanes: Sequence[PartitionLane], *, force: bool) -> None:
         """Commit every lane up to its acknowledged prefix, in one request."""
-        engine = self.engine
+        context = self._context
         offsets: dict[TopicPartition, int] = {}
         for lane in lanes:
             through, failed = _acked_prefix(lane)
@@ -44,9 +47,9 @@ class AtLeastOnce(BoundToEngine):
                 offsets[lane.tp] = through
             if failed is not None:
                 pending, error = failed
-                engine.metrics.publish_failures.inc()
-                await engine.fail(lane, pending.offset, error, "output of %s@%s was not acknowledged")
-        consumer = engine.consumer()
+                context.metrics.publish_failures.inc()
+                await context.fail(lane, pending.offset, error, "output of %s@%s was not acknowledged")
+        consumer = context.consumer()
         if not offsets:
             return
         if consumer is not None:
@@ -55,13 +58,13 @@ class AtLeastOnce(BoundToEngine):
             try:
                 await consumer.commit(offsets)
             except Exception as exc:  # noqa: BLE001 - the acked records are committed by a later round
-                engine.metrics.commit_failures.inc()
+                context.metrics.commit_failures.inc()
                 logger.warning("offset commit failed; retrying with the next round: %r", exc)
-                await asyncio.sleep(engine.settings.backoff_ms / 1000)
+                await asyncio.sleep(context.backoff_ms / 1000)
                 return
         for tp, offset in offsets.items():
-            if (owner := engine.lanes.get(tp)) is not None:
-                engine.commit_done(owner, offset)
+            if (owner := context.current(tp)) is not None:
+                context.commit_done(owner, offset)
 
     async def recover(self, lane: PartitionLane, offset: int, exc: BaseException) -> int | None:
         """From `offset`, or from an earlier record whose output was refused meanwhile (another
