@@ -13,7 +13,7 @@ from typing import Any
 from aiokafka import TopicPartition
 from prometheus_client import CollectorRegistry
 
-from kafka_delivery.engine.engine import DeliveryEngine, EngineSettings, Guarantee
+from kafka_delivery.engine import DeliveryEngine, EngineSettings, Guarantee
 from kafka_delivery.guarantees.at_least_once import AtLeastOnce
 from kafka_delivery.guarantees.exactly_once import ExactlyOnce
 from kafka_delivery.guarantees.transactional_producers import PartitionProducers, transactional_id
@@ -257,7 +257,7 @@ class Engines:
         self,
         handler: RecordHandler,
         guarantee: Guarantee,
-        consumer: FakeConsumer,
+        consumer: FakeConsumer | None,
         gate: DelayGate | None,
         settings: dict[str, Any],
     ) -> tuple[DeliveryEngine, CollectorRegistry]:
@@ -283,11 +283,15 @@ class Engines:
         *,
         assigned: Iterable[TopicPartition] = (TP0, TP1),
         gate: DelayGate | None = None,
+        started: bool = True,
         **settings: Any,
     ) -> AtLeastOnceRig:
+        """An at-least-once engine; not `started`, its consumer is not there yet (None)."""
         sink = HeldSink()
         consumer = FakeConsumer(assigned)
-        engine, registry = self._engine(handler, AtLeastOnce(sink), consumer, gate, settings)
+        engine, registry = self._engine(
+            handler, AtLeastOnce(sink), consumer if started else None, gate, settings
+        )
         return AtLeastOnceRig(engine, consumer, registry, sink)
 
     async def exactly_once(

@@ -2,6 +2,7 @@
 processing, and the queues that keep their publishing and committing in offset order."""
 
 import asyncio
+import itertools
 from collections import deque
 from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -17,16 +18,17 @@ _WHOLE_PARTITION = object()
 
 
 @dataclass(slots=True, eq=False)
-class Slot:
-    """One admitted record: processed once its predecessors are, then published, then committed."""
+class Pending:
+    """One admitted record, pending until committed: processed once its predecessors are, then
+    published, then committed."""
 
     record: InputRecord
-    lane: "Lane"
+    lane: "PartitionLane"
     offset: int
     admitted: float  # time.monotonic() when its batch was admitted
-    # Predecessors (same key, or a null-key barrier) not finished yet, and the slots waiting on this one.
+    # Predecessors (same key, or a null-key barrier) not finished yet, and the records waiting on this one.
     waiting_for: int = 0
-    dependents: list["Slot"] | None = None
+    dependents: list["Pending"] | None = None
     outputs: Sequence[OutgoingRecord] = ()
     error: BaseException | None = None
     done: bool = False
@@ -40,7 +42,7 @@ def ack_error(ack: "asyncio.Future[Any]") -> BaseException | None:
 
 
 @dataclass(eq=False)
-class Lane:
+class PartitionLane:
     """The records of one partition from admission to commit.
 
     `unpublished` holds admitted records in offset order until the head is processed and published;
@@ -52,8 +54,8 @@ class Lane:
 
     tp: TopicPartition
     ordering: Ordering
-    unpublished: deque[Slot] = field(default_factory=deque)
-    unacked: deque[Slot] = field(default_factory=deque)
+    unpublished: deque[Pending] = field(default_factory=deque)
+    unacked: deque[Pending] = field(default_factory=deque)
     # How many of the first `unacked` records are known to be acknowledged (at-least-once's commit
     # scan starts after them).
     acked: int = 0
@@ -68,9 +70,9 @@ class Lane:
     failing: bool = False
     # Held by a transaction commit: nothing is published into the transaction while it commits.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    _tails: dict[Hashable, Slot] = field(default_factory=dict)
-    _barrier: Slot | None = None
-    _since_barrier: list[Slot] = field(default_factory=list)
+    _tails: dict[Hashable, Pending] = field(default_factory=dict)
+    _barrier: Pending | None = None
+    _since_barrier: list[Pending] = field(default_factory=list)
     _prune_at: int = 64
     _empty: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -80,22 +82,23 @@ class Lane:
     def __len__(self) -> int:
         return len(self.unpublished) + len(self.unacked)
 
-    def slots(self) -> Iterator[Slot]:
+    def pending(self) -> Iterator[Pending]:
+        """Every record of the lane, published ones first, each in offset order."""
         yield from self.unacked
         yield from self.unpublished
 
-    def oldest(self) -> Slot | None:
+    def oldest(self) -> Pending | None:
         return self.unacked[0] if self.unacked else (self.unpublished[0] if self.unpublished else None)
 
-    def admit(self, record: InputRecord, now: float, *, running: bool = False) -> Slot:
+    def admit(self, record: InputRecord, now: float, *, running: bool = False) -> Pending:
         """Queue `record`, admitted at `now` (monotonic); `waiting_for` says whether it may start now.
 
         `running`: the caller runs the record at once if it may start (an eager engine). It then
         joins its key's chain only if it has to wait for something (`hold`): a record that is done
         before the next one is admitted holds no one up.
         """
-        slot = Slot(record, self, record.offset, now)
-        self.unpublished.append(slot)
+        pending = Pending(record, self, record.offset, now)
+        self.unpublished.append(pending)
         self.next_offset = record.offset + 1
         self._empty.clear()
         barrier = self._barrier
@@ -103,7 +106,7 @@ class Lane:
             before = [s for s in self._since_barrier if not s.done]
             if barrier is not None and not barrier.done:
                 before.append(barrier)
-            self._barrier, self._since_barrier = slot, []
+            self._barrier, self._since_barrier = pending, []
         else:
             chain: Hashable = record.key if self.ordering == "key" else _WHOLE_PARTITION
             tail = self._tails.get(chain)
@@ -111,61 +114,61 @@ class Lane:
             if barrier is not None and not barrier.done:
                 before.append(barrier)
             if running and not before:
-                return slot
-            self._join(chain, slot)
+                return pending
+            self._join(chain, pending)
         for predecessor in before:
             if predecessor.dependents is None:
-                predecessor.dependents = [slot]
+                predecessor.dependents = [pending]
             else:
-                predecessor.dependents.append(slot)
-        slot.waiting_for = len(before)
-        return slot
+                predecessor.dependents.append(pending)
+        pending.waiting_for = len(before)
+        return pending
 
-    def hold(self, slot: Slot) -> None:
-        """`slot`, admitted `running`, waits after all: later records of its key wait for it."""
-        if slot.record.key is not None:
-            self._join(slot.record.key if self.ordering == "key" else _WHOLE_PARTITION, slot)
+    def hold(self, pending: Pending) -> None:
+        """`pending`, admitted `running`, waits after all: later records of its key wait for it."""
+        if pending.record.key is not None:
+            self._join(pending.record.key if self.ordering == "key" else _WHOLE_PARTITION, pending)
 
-    def _join(self, chain: Hashable, slot: Slot) -> None:
-        self._tails[chain] = slot
-        self._since_barrier.append(slot)
+    def _join(self, chain: Hashable, pending: Pending) -> None:
+        self._tails[chain] = pending
+        self._since_barrier.append(pending)
         if len(self._since_barrier) >= self._prune_at:  # amortised: keep only unfinished ones
             self._since_barrier = [s for s in self._since_barrier if not s.done]
             self._prune_at = 64 + 2 * len(self._since_barrier)
 
-    def finish(self, slot: Slot) -> list[Slot]:
-        """Mark `slot` processed; returns the slots it was the last predecessor of."""
-        slot.done = True
-        if slot.record.key is not None:
-            chain: Hashable = slot.record.key if self.ordering == "key" else _WHOLE_PARTITION
-            if self._tails.get(chain) is slot:
+    def finish(self, pending: Pending) -> list[Pending]:
+        """Mark `pending` processed; returns the records it was the last predecessor of."""
+        pending.done = True
+        if pending.record.key is not None:
+            chain: Hashable = pending.record.key if self.ordering == "key" else _WHOLE_PARTITION
+            if self._tails.get(chain) is pending:
                 del self._tails[chain]
         ready = []
-        if slot.dependents is not None:
-            for dependent in slot.dependents:
+        if pending.dependents is not None:
+            for dependent in pending.dependents:
                 dependent.waiting_for -= 1
                 if dependent.waiting_for == 0:
                     ready.append(dependent)
-            slot.dependents = None
-        offset = slot.offset + 1
-        if not slot.dropped and (self.processed_through is None or offset > self.processed_through):
+            pending.dependents = None
+        offset = pending.offset + 1
+        if not pending.dropped and (self.processed_through is None or offset > self.processed_through):
             self.processed_through = offset
         return ready
 
-    def publishable(self) -> Slot | None:
+    def publishable(self) -> Pending | None:
         """The head of the unpublished records, once it is processed."""
         if self.unpublished and self.unpublished[0].done:
             return self.unpublished[0]
         return None
 
-    def published(self, slot: Slot, acks: Sequence["asyncio.Future[Any]"]) -> None:
-        assert self.unpublished[0] is slot
+    def published(self, pending: Pending, acks: Sequence["asyncio.Future[Any]"]) -> None:
+        assert self.unpublished[0] is pending
         self.unpublished.popleft()
-        slot.acks = acks
-        self.unacked.append(slot)
+        pending.acks = acks
+        self.unacked.append(pending)
 
-    def committed_through(self, offset: int) -> list[Slot]:
-        """The guarantee committed up to `offset` (exclusive): those slots leave the lane."""
+    def committed_through(self, offset: int) -> list[Pending]:
+        """The guarantee committed up to `offset` (exclusive): those records leave the lane."""
         gone = []
         while self.unacked and self.unacked[0].offset < offset:
             gone.append(self.unacked.popleft())
@@ -173,15 +176,15 @@ class Lane:
         self._check_empty()
         return gone
 
-    def drop_from(self, offset: int | None = None) -> list[Slot]:
+    def drop_from(self, offset: int | None = None) -> list[Pending]:
         """Forget every record at or after `offset` (all of them when None): they will be fetched again.
 
         A dropped record still being processed stays the tail of its key chain until it finishes:
         its key's next record (fetched again) does not start before, so one key never runs twice at once.
         """
-        dropped = [s for s in self.slots() if offset is None or s.offset >= offset]
-        for slot in dropped:
-            slot.dropped = True
+        dropped = [s for s in self.pending() if offset is None or s.offset >= offset]
+        for pending in dropped:
+            pending.dropped = True
         self.unacked = deque(s for s in self.unacked if not s.dropped)
         self.unpublished = deque(s for s in self.unpublished if not s.dropped)
         self.acked = min(self.acked, len(self.unacked))
@@ -189,6 +192,41 @@ class Lane:
             self.next_offset = min(s.offset for s in dropped)
         self._check_empty()
         return dropped
+
+    def fail(self, offset: int | None) -> None:
+        """A publish or commit failed: forget the records from `offset` on (all when None), and
+        publish, commit or admit nothing until `recovered`."""
+        self.drop_from(offset)
+        self.failing = True
+
+    def recovered(self) -> None:
+        self.failing = False
+
+    def rewind(self, offset: int) -> None:
+        """Forget the records from `offset` on: the partition is fetched again from there."""
+        self.drop_from(offset)
+        self.resync_at(offset)
+
+    def resync_at(self, offset: int) -> None:
+        """The next fetch must start at `offset`: records fetched before it are stale."""
+        self.next_offset = self.resync_to = offset
+
+    def take_resync(self) -> int | None:
+        """Where the next fetch must start, once: the fetch after it is taken as it comes."""
+        offset, self.resync_to = self.resync_to, None
+        return offset
+
+    def close(self) -> None:
+        """The partition is revoked or the engine stops: its records are drained, none admitted."""
+        self.closing = True
+
+    def unchecked(self) -> Iterator[Pending]:
+        """Published records not yet found acknowledged, in offset order (`found_acked` counts them)."""
+        return itertools.islice(self.unacked, self.acked, None)
+
+    def found_acked(self) -> None:
+        """The first of the `unchecked` records is acknowledged: it is not looked at again."""
+        self.acked += 1
 
     def _check_empty(self) -> None:
         if not self.unpublished and not self.unacked:

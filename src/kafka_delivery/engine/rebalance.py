@@ -5,7 +5,7 @@ from collections.abc import Awaitable, Callable
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 
 
-class Callbacks(ConsumerRebalanceListener):  # type: ignore[misc]
+class RebalanceCallbacks(ConsumerRebalanceListener):  # type: ignore[misc]
     """A listener that hands both events to a pipeline's own methods."""
 
     def __init__(

@@ -2,50 +2,54 @@
 records whose outputs the broker acknowledged."""
 
 import asyncio
-import itertools
 import logging
 from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import TopicPartition
 
-from kafka_delivery.engine.engine import BoundToEngine
-from kafka_delivery.engine.lanes import Lane, Slot, ack_error
+from kafka_delivery.engine import GuaranteeContext, PartitionLane, Pending, ack_error
 from kafka_delivery.types import OutgoingRecord, RecordSink
 
 logger = logging.getLogger(__name__)
 
 
-class AtLeastOnce(BoundToEngine):
+class AtLeastOnce:
     """A failed output rewinds its partition to that record: it and the records after it are
     processed and published again (at-least-once duplicates), in offset order."""
 
     drops_all_on_failure = False
     stops_at_refused_output = True
+    _context: GuaranteeContext  # the engine's that runs it (attach)
 
     def __init__(self, sink: RecordSink) -> None:
         self._sink = sink
 
-    async def accepts(self, lane: Lane) -> bool:
+    def attach(self, context: GuaranteeContext) -> None:
+        self._context = context
+
+    async def accepts(self, lane: PartitionLane) -> bool:
         return True
 
-    def publish(self, lane: Lane, outputs: Sequence[OutgoingRecord]) -> "Sequence[asyncio.Future[Any]]":
+    def publish(
+        self, lane: PartitionLane, outputs: Sequence[OutgoingRecord]
+    ) -> "Sequence[asyncio.Future[Any]]":
         send = self._sink.send
         return [send(out) for out in outputs]
 
-    async def commit(self, lanes: Sequence[Lane], *, force: bool) -> None:
+    async def commit(self, lanes: Sequence[PartitionLane], *, force: bool) -> None:
         """Commit every lane up to its acknowledged prefix, in one request."""
-        engine = self.engine
+        context = self._context
         offsets: dict[TopicPartition, int] = {}
         for lane in lanes:
             through, failed = _acked_prefix(lane)
             if through is not None:
                 offsets[lane.tp] = through
             if failed is not None:
-                slot, error = failed
-                engine.metrics.publish_failures.inc()
-                await engine.fail(lane, slot.offset, error, "output of %s@%s was not acknowledged")
-        consumer = engine.consumer()
+                pending, error = failed
+                context.metrics.publish_failures.inc()
+                await context.fail(lane, pending.offset, error, "output of %s@%s was not acknowledged")
+        consumer = context.consumer()
         if not offsets:
             return
         if consumer is not None:
@@ -54,23 +58,23 @@ class AtLeastOnce(BoundToEngine):
             try:
                 await consumer.commit(offsets)
             except Exception as exc:  # noqa: BLE001 - the acked records are committed by a later round
-                engine.metrics.commit_failures.inc()
+                context.metrics.commit_failures.inc()
                 logger.warning("offset commit failed; retrying with the next round: %r", exc)
-                await asyncio.sleep(engine.settings.backoff_ms / 1000)
+                await asyncio.sleep(context.backoff_ms / 1000)
                 return
         for tp, offset in offsets.items():
-            if (owner := engine.lanes.get(tp)) is not None:
-                engine.commit_done(owner, offset)
+            if (owner := context.current(tp)) is not None:
+                context.commit_done(owner, offset)
 
-    async def recover(self, lane: Lane, offset: int, exc: BaseException) -> int | None:
+    async def recover(self, lane: PartitionLane, offset: int, exc: BaseException) -> int | None:
         """From `offset`, or from an earlier record whose output was refused meanwhile (another
         output partition failed while the lane recovered): nothing after a refused output may be
         published before it is published again."""
-        for slot in itertools.islice(lane.unacked, lane.acked, None):
-            if slot.offset >= offset:
+        for pending in lane.unchecked():
+            if pending.offset >= offset:
                 break
-            if any(ack.done() and ack_error(ack) is not None for ack in slot.acks):
-                return slot.offset
+            if any(ack.done() and ack_error(ack) is not None for ack in pending.acks):
+                return pending.offset
         return offset
 
     async def assigned(self, partitions: set[TopicPartition]) -> None:
@@ -86,22 +90,22 @@ class AtLeastOnce(BoundToEngine):
         """The producer is the service's, closed by it."""
 
 
-def _acked_prefix(lane: Lane) -> tuple[int | None, tuple[Slot, BaseException] | None]:
+def _acked_prefix(lane: PartitionLane) -> tuple[int | None, tuple[Pending, BaseException] | None]:
     """One past the last record of the lane's acknowledged prefix, and the first failed record.
 
     Records found acknowledged are not looked at again (`lane.acked`); records share their batch's ack.
     """
     through = lane.unacked[lane.acked - 1].offset + 1 if lane.acked else None
     acked: set[asyncio.Future[Any]] = set()
-    for slot in itertools.islice(lane.unacked, lane.acked, None):
-        for ack in slot.acks:
+    for pending in lane.unchecked():
+        for ack in pending.acks:
             if ack in acked:
                 continue
             if not ack.done():
                 return through, None
             if (error := ack_error(ack)) is not None:
-                return through, (slot, error)
+                return through, (pending, error)
             acked.add(ack)
-        through = slot.offset + 1
-        lane.acked += 1
+        through = pending.offset + 1
+        lane.found_acked()
     return through, None

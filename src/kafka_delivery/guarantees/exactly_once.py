@@ -16,8 +16,7 @@ from typing import Any
 from aiokafka import TopicPartition
 from aiokafka.errors import InvalidProducerEpoch, ProducerFenced
 
-from kafka_delivery.engine.engine import BoundToEngine
-from kafka_delivery.engine.lanes import Lane
+from kafka_delivery.engine import GuaranteeContext, PartitionLane
 from kafka_delivery.guarantees.transactional_producers import PartitionProducers
 from kafka_delivery.types import OutgoingRecord
 
@@ -29,9 +28,10 @@ class CommitTimedOut(TimeoutError):
     """The transaction's outcome is unknown: its producer is re-created, which settles it."""
 
 
-class ExactlyOnce(BoundToEngine):
+class ExactlyOnce:
     drops_all_on_failure = True
     stops_at_refused_output = False
+    _context: GuaranteeContext  # the engine's that runs it (attach)
 
     def __init__(
         self,
@@ -57,6 +57,9 @@ class ExactlyOnce(BoundToEngine):
         # these take records. Offsets read before the fencing may predate the last owner's commit.
         self._rewound: set[TopicPartition] = set()
 
+    def attach(self, context: GuaranteeContext) -> None:
+        self._context = context
+
     def transactional_ids(self) -> list[str]:
         return self._producers.transactional_ids()
 
@@ -74,11 +77,11 @@ class ExactlyOnce(BoundToEngine):
                 logger.warning("could not open the producer of %s-%s: %r", tp.topic, tp.partition, exc)
             # Offsets are read only once our producers fenced the previous owner's transactions.
             for tp in partitions - failed.keys():
-                await self._rewind(self.engine.lane(tp))
+                await self._rewind(self._context.lane(tp))
         finally:
             self._opening -= partitions
 
-    async def accepts(self, lane: Lane) -> bool:
+    async def accepts(self, lane: PartitionLane) -> bool:
         """A partition we own may have lost its producer (a failed re-creation, an open during an
         outage): open it again, and fetch from the committed offset before taking records."""
         tp = lane.tp
@@ -86,14 +89,12 @@ class ExactlyOnce(BoundToEngine):
             return True
         if tp in self._opening:
             return False
-        consumer = self.engine.consumer()
+        consumer = self._context.consumer()
         if consumer is None or tp in self._fenced or tp not in self._owned or tp not in consumer.assignment():
             return False
         if tp not in self._producers and (failed := await self._producers.open([tp])):
             logger.warning("could not open the producer of %s-%s: %r", tp.topic, tp.partition, failed[tp])
-            self.engine.backoff.failed(
-                self.engine.pauses.view("backoff"), tp, lane.next_offset or 0, failed[tp]
-            )
+            self._context.back_off(tp, lane.next_offset or 0, failed[tp])
             return False
         await self._rewind(lane)
         return False  # what was fetched before the rewind is stale
@@ -112,14 +113,16 @@ class ExactlyOnce(BoundToEngine):
 
     # --- publishing and committing ------------------------------------------------------------
 
-    def publish(self, lane: Lane, outputs: Sequence[OutgoingRecord]) -> "Sequence[asyncio.Future[Any]]":
+    def publish(
+        self, lane: PartitionLane, outputs: Sequence[OutgoingRecord]
+    ) -> "Sequence[asyncio.Future[Any]]":
         """Into the partition's open transaction: its producer is in one whenever no commit runs."""
         append = self._producers.batches(lane.tp).append
         if lane.tp not in self._open:
             self._open[lane.tp] = time.monotonic()
         return [append(out) for out in outputs]
 
-    async def commit(self, lanes: Sequence[Lane], *, force: bool) -> None:
+    async def commit(self, lanes: Sequence[PartitionLane], *, force: bool) -> None:
         now = time.monotonic()
         due = [
             lane
@@ -129,13 +132,13 @@ class ExactlyOnce(BoundToEngine):
         ]
         await asyncio.gather(*(self._commit(lane) for lane in due))
 
-    async def _commit(self, lane: Lane) -> None:
+    async def _commit(self, lane: PartitionLane) -> None:
         tp = lane.tp
         async with lane.lock:  # nothing is published into the transaction while it commits
             if tp not in self._open or not lane.unacked:
                 return
             through = lane.unacked[-1].offset + 1
-            acks = {ack for slot in lane.unacked for ack in slot.acks}  # records share their batch's
+            acks = {ack for pending in lane.unacked for ack in pending.acks}  # records share their batch's
             try:
                 producer, batches = self._producers[tp], self._producers.batches(tp)
                 try:
@@ -147,34 +150,34 @@ class ExactlyOnce(BoundToEngine):
                 except TimeoutError as exc:
                     raise CommitTimedOut("transaction commit timed out") from exc
             except Exception as exc:  # noqa: BLE001 - any failure aborts the partition's transaction
-                self.engine.metrics.commit_failures.inc()
+                self._context.metrics.commit_failures.inc()
                 # Still open here: recover() pops it and counts the transaction aborted (unless the
                 # lane was revoked meanwhile: then fail() leaves the partition to its new owner).
-                await self.engine.fail(lane, through - 1, exc, "transaction of %s up to %s failed")
+                await self._context.fail(lane, through - 1, exc, "transaction of %s up to %s failed")
                 return
-            owned = self.engine.owns(lane)  # else revoked meanwhile: `_open` is not its any more
+            owned = self._context.owns(lane)  # else revoked meanwhile: `_open` is not its any more
             if owned:
                 self._open.pop(tp, None)
-            self.engine.metrics.transactions.labels("committed").inc()
-            self.engine.commit_done(lane, through)
+            self._context.metrics.transactions.labels("committed").inc()
+            self._context.commit_done(lane, through)
             if not owned:
                 return  # its producer is closed, or is the new owner's
             try:
                 await producer.begin_transaction()  # the next records' transaction
             except Exception as exc:  # noqa: BLE001 - a producer that cannot go on is re-created
-                await self.engine.fail(lane, through, exc, "the transaction of %s after %s could not begin")
+                await self._context.fail(lane, through, exc, "the transaction of %s after %s could not begin")
                 return
-        self.engine.publish_now(lane)  # what finished while the transaction committed
+        self._context.publish_now(lane)  # what finished while the transaction committed
 
     # --- failures -----------------------------------------------------------------------------
 
-    async def recover(self, lane: Lane, offset: int, exc: BaseException) -> int | None:
+    async def recover(self, lane: PartitionLane, offset: int, exc: BaseException) -> int | None:
         tp = lane.tp
         # No record is taken until the partition is fetched again from its committed offset.
         self._rewound.discard(tp)
         began = self._open.pop(tp, None)
         if began is not None or isinstance(exc, (CommitTimedOut, *FENCED)):
-            self.engine.metrics.transactions.labels("aborted").inc()
+            self._context.metrics.transactions.labels("aborted").inc()
         if isinstance(exc, FENCED):
             logger.warning("producer for %s was fenced: another instance owns the partition now", tp)
             self._fenced.add(tp)
@@ -200,16 +203,16 @@ class ExactlyOnce(BoundToEngine):
             self._rewound.add(tp)  # the engine rewinds it before anything else runs
         return target
 
-    async def _rewind(self, lane: Lane) -> None:
+    async def _rewind(self, lane: PartitionLane) -> None:
         target = await self._committed(lane)
         if target is not None:
-            self.engine.rewind(lane, target)
+            self._context.rewind(lane, target)
             self._rewound.add(lane.tp)
 
-    async def _committed(self, lane: Lane) -> int | None:
+    async def _committed(self, lane: PartitionLane) -> int | None:
         """The partition's committed offset (its beginning when none), or None when unknown."""
         tp = lane.tp
-        consumer = self.engine.consumer()
+        consumer = self._context.consumer()
         if consumer is None or tp not in consumer.assignment():
             return None
         try:
@@ -224,5 +227,5 @@ class ExactlyOnce(BoundToEngine):
             self._rewound.discard(tp)
             lane.drop_from(None)
             return None
-        self.engine.committed[tp] = committed
+        self._context.note_committed(tp, committed)
         return int(committed)

@@ -551,8 +551,7 @@ async def test_drain_commits_what_finishes_in_time_abandons_the_rest_and_takes_n
 async def test_without_a_consumer_outputs_are_published_in_order_and_nothing_is_committed(
     engines: Engines,
 ) -> None:
-    rig = engines.at_least_once()
-    rig.engine.consumer = lambda: None
+    rig = engines.at_least_once(started=False)
 
     await rig.engine.process(keyed(TP0, range(3)))
 

@@ -1,23 +1,23 @@
-"""Lane: the key chains that order one partition's processing, and its publish and commit queues."""
+"""PartitionLane: the key chains that order one partition's processing, and its publish and commit queues."""
 
 import asyncio
 
-from kafka_delivery.engine.lanes import Lane, Ordering, Slot
+from kafka_delivery.engine.lanes import Ordering, PartitionLane, Pending
 from tests.support.engine import TP0
 from tests.support.fakes import record
 
 
-def lane(ordering: Ordering = "key") -> Lane:
-    return Lane(TP0, ordering)
+def lane(ordering: Ordering = "key") -> PartitionLane:
+    return PartitionLane(TP0, ordering)
 
 
-def admit(into: Lane, *keys: bytes | None) -> list[Slot]:
+def admit(into: PartitionLane, *keys: bytes | None) -> list[Pending]:
     """Admit one record per key, at the offsets following the lane's last one."""
     start = into.next_offset or 0
     return [into.admit(record(TP0.topic, TP0.partition, start + i, key=k), 0.0) for i, k in enumerate(keys)]
 
 
-def waits(slots: list[Slot]) -> list[int]:
+def waits(slots: list[Pending]) -> list[int]:
     return [s.waiting_for for s in slots]
 
 
@@ -97,7 +97,7 @@ def test_dropping_from_an_offset_keeps_the_records_before_it() -> None:
 
     assert chains.drop_from(1) == slots[1:]
 
-    assert list(chains.slots()) == slots[:1]
+    assert list(chains.pending()) == slots[:1]
     assert chains.next_offset == 1
 
 
@@ -116,7 +116,7 @@ async def test_records_are_published_and_committed_in_offset_order() -> None:
     assert queue.processed_through == 2
 
     assert queue.committed_through(1) == [s0]
-    assert list(queue.slots()) == [s1, s2]
+    assert list(queue.pending()) == [s1, s2]
     assert queue.oldest() is s1
 
     queue.finish(s2)
