@@ -33,7 +33,7 @@ from bench.chaos_scenarios import (
     run_scenario,
     verify_module,
 )
-from bench.cluster import ClusterError, LocalCluster
+from bench.kafka.cluster import ClusterError, LocalCluster
 
 ROOT = Path(__file__).parents[1]
 DEFAULT_OUT = ROOT / "docs" / "reliability.md"

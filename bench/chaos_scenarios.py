@@ -62,7 +62,7 @@ VERIFY_MODULES: Final = ("order_service.cli.verify", "order_service.verify")
 
 
 class Cluster(Protocol):
-    """What a scenario does to the brokers (bench.cluster.LocalCluster). Node i is broker id i."""
+    """What a scenario does to the brokers (bench.kafka.cluster.LocalCluster). Node i is broker id i."""
 
     @property
     def bootstrap(self) -> str: ...

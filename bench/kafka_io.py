@@ -12,7 +12,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from bench.offsets import committed_and_end
+from bench.kafka.offsets import committed_and_end
 from kafka_delivery.producing.partitioner import Murmur2Partitioner
 from kafka_delivery.tools import reading as kafka_io
 from order_service.cli.samples import encode, sample_order

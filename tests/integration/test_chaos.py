@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from bench.chaos_scenarios import run_scenario
-from bench.cluster import LocalCluster
+from bench.kafka.cluster import LocalCluster
 
 ORDERS = 10_000
 

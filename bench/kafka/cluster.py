@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 from typing import Final
 
-SCRIPT: Final = Path(__file__).resolve().parents[1] / "scripts" / "kafka"
+SCRIPT: Final = Path(__file__).resolve().parents[2] / "scripts" / "kafka"
 _STATUS_LINE: Final = re.compile(r"^node(\d+): (running|paused|stopped)\b")
 # Linux hands out ephemeral (client) ports from this range: a broker there can collide with a
 # connection of anything else on the machine.
