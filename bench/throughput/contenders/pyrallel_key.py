@@ -1,6 +1,6 @@
 """pyrallel-consumer 1.0 in key order, as its README shows: ordering `key_hash`, the asyncio engine.
 
-Runs in its own Python 3.12 venv (bench/pyrallel_venv.py), without order_service: the seed's JSON
+Runs in its own Python 3.12 venv (bench/throughput/pyrallel_venv.py), without order_service: the seed's JSON
 work after the simulated call, the outcome published keyed by order id and acknowledged before the
 library commits the record.
 """
@@ -16,7 +16,7 @@ from pyrallel_consumer.config import KafkaConfig  # type: ignore[import-not-foun
 from pyrallel_consumer.consumer import PyrallelConsumer  # type: ignore[import-not-found]
 from pyrallel_consumer.dto import ExecutionMode, OrderingMode, WorkItem  # type: ignore[import-not-found]
 
-from bench.contenders.json_work import outcome, simulated_call
+from bench.throughput.contenders.json_work import outcome, simulated_call
 
 
 class Publisher:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from bench.measure import Run, ScaleInfo, ScaleRun, shown
+from bench.throughput.measure import Run, ScaleInfo, ScaleRun, shown
 
 
 def rows(runs: list[Run], scale: ScaleInfo) -> list[tuple[Run, ScaleRun]]:

@@ -1,9 +1,9 @@
 """The I/O-bound table: each order awaits a simulated call of 0, 1, 10 or 100 ms; 1,000 keys, 6 partitions."""
 
-from bench import kafka_io, pyrallel_venv, venvs
-from bench.harness import BIN, SERVICE, SERVICE_ENV, Contender
-from bench.measure import IoInfo, Run
-from bench.rounds import ROUNDS, Planned, in_rounds
+from bench.throughput import kafka_io, pyrallel_venv, venvs
+from bench.throughput.harness import BIN, SERVICE, SERVICE_ENV, Contender
+from bench.throughput.measure import IoInfo, Run
+from bench.throughput.rounds import ROUNDS, Planned, in_rounds
 
 LATENCIES_MS = (0, 1, 10, 100)
 KEYS = 1_000
@@ -29,7 +29,8 @@ CONTENDERS = tuple(EXPECTED_RPS)
 # A smaller request than this is the CI smoke run (make bench-smoke): the 10 ms row only.
 SMOKE_BELOW = 10_000
 SMOKE_LATENCIES_MS = (10,)
-# The runs that set or miss issue 12's targets (bench/report_io.py) run in ROUNDS rounds; the others once.
+# The runs that set or miss issue 12's targets (bench/throughput/report_io.py) run in ROUNDS rounds;
+# the others once.
 TARGET_CELLS = {
     ("key", 10),
     ("partition", 10),
@@ -48,17 +49,21 @@ def records_for(name: str, ms: int, requested: int) -> int:
 def io_contender(name: str, ms: int, pyrallel_python: str) -> Contender:
     """Contender `name` with `ms` per order, as run io-<ms>ms-<name>."""
     env = {"BENCH_IO_MS": str(ms)}
-    service = {**SERVICE_ENV, **env, "ORDER_SERVICE_PROCESSING__PROCESSOR": "bench.io_processor:process"}
+    service = {
+        **SERVICE_ENV,
+        **env,
+        "ORDER_SERVICE_PROCESSING__PROCESSOR": "bench.throughput.io_processor:process",
+    }
     in_flight = {"ORDER_SERVICE_PROCESSING__MAX_IN_FLIGHT": str(KEY_MAX_IN_FLIGHT_100MS)} if ms == 100 else {}
     command, extra = {
         "key": (SERVICE, {**service, "ORDER_SERVICE_PROCESSING__ORDERING": "key", **in_flight}),
         "partition": (SERVICE, {**service, "ORDER_SERVICE_PROCESSING__ORDERING": "partition"}),
         "faststream-max-workers": (
-            [str(BIN / "faststream"), "run", "bench.contenders.faststream_max_workers:app"],
+            [str(BIN / "faststream"), "run", "bench.throughput.contenders.faststream_max_workers:app"],
             env,
         ),
-        "pyrallel-key": ([pyrallel_python, "-m", "bench.contenders.pyrallel_key"], env),
-        "seed-naive": ([str(BIN / "python"), "-m", "bench.contenders.seed_naive"], env),
+        "pyrallel-key": ([pyrallel_python, "-m", "bench.throughput.contenders.pyrallel_key"], env),
+        "seed-naive": ([str(BIN / "python"), "-m", "bench.throughput.contenders.seed_naive"], env),
     }[name]
     return Contender(f"io-{ms}ms-{name}", command, extra)
 

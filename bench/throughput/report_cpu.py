@@ -4,9 +4,9 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from bench.measure import PeerInfo, Run, shown
-from bench.peers import NAMES as PEER_NAMES
-from bench.rounds import per_round, verdict
+from bench.throughput.measure import PeerInfo, Run, shown
+from bench.throughput.peers import NAMES as PEER_NAMES
+from bench.throughput.rounds import per_round, verdict
 
 HALF_LOAD = "order-service-alo-half-load"
 
@@ -62,8 +62,9 @@ def peers_note(peers: PeerInfo | None) -> str:
         for venv, packages in peers["versions"].items()
     )
     return (
-        "The peer frameworks (orange in the chart) do order-service's work (bench/contenders/order_work.py), "
-        f"each in a venv of its own under .cache/bench-venvs (bench/peers.py). {venvs}."
+        "The peer frameworks (orange in the chart) do order-service's work "
+        "(bench/throughput/contenders/order_work.py), "
+        f"each in a venv of its own under .cache/bench-venvs (bench/throughput/peers.py). {venvs}."
     )
 
 

@@ -7,16 +7,16 @@ from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 
-from bench import harness
-from bench.brokers import local_kafka
-from bench.harness import BIN, ROOT, SERVICE, SERVICE_ENV, Contender, run_contender
-from bench.io_runs import CONTENDERS, benchmark_io
-from bench.java_runs import run_java
-from bench.measure import Results, Run, ScaleInfo
-from bench.peers import peer_contenders
-from bench.report import write_results
-from bench.rounds import ROUNDS, Planned, in_rounds
-from bench.scale_out import (
+from bench.throughput import harness
+from bench.throughput.brokers import local_kafka
+from bench.throughput.harness import BIN, ROOT, SERVICE, SERVICE_ENV, Contender, run_contender
+from bench.throughput.io_runs import CONTENDERS, benchmark_io
+from bench.throughput.java_runs import run_java
+from bench.throughput.measure import Results, Run, ScaleInfo
+from bench.throughput.peers import peer_contenders
+from bench.throughput.report import write_results
+from bench.throughput.rounds import ROUNDS, Planned, in_rounds
+from bench.throughput.scale_out import (
     CLUSTER_INSTANCES,
     INSTANCES,
     PARTITIONS,
@@ -41,17 +41,17 @@ HALF_LOAD_RUNS = 3
 def contenders() -> list[Contender]:
     python = [str(BIN / "python"), "-m"]
     return [
-        Contender("seed-naive", [*python, "bench.contenders.seed_naive"], slow=True),
+        Contender("seed-naive", [*python, "bench.throughput.contenders.seed_naive"], slow=True),
         Contender(
             "faststream-plain",
-            [str(BIN / "faststream"), "run", "bench.contenders.faststream_plain:app"],
+            [str(BIN / "faststream"), "run", "bench.throughput.contenders.faststream_plain:app"],
             slow=True,
         ),
         Contender("order-service-alo", SERVICE, SERVICE_ENV),
         Contender(
             "order-service-eos", SERVICE, {**SERVICE_ENV, "ORDER_SERVICE_DELIVERY__GUARANTEE": "exactly_once"}
         ),
-        Contender("aiokafka-batch-copier", [*python, "bench.contenders.batch_copier"]),
+        Contender("aiokafka-batch-copier", [*python, "bench.throughput.contenders.batch_copier"]),
     ]
 
 
@@ -145,7 +145,7 @@ def scale_on_cluster(args: argparse.Namespace, scale: ScaleInfo) -> list[Run]:
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.throughput", description=__doc__)
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--docs", action="store_true", help="also rewrite the tables and charts in docs/")

@@ -12,10 +12,10 @@ import matplotlib
 
 matplotlib.use("Agg")  # before report_*.py import pyplot
 
-from bench import report_cpu, report_io, report_scale
-from bench.measure import Results, Run
+from bench.throughput import report_cpu, report_io, report_scale
+from bench.throughput.measure import Results, Run
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 DOCS = ROOT / "docs" / "benchmarks.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 IO_CHART = "benchmarks-io.png"

@@ -12,7 +12,7 @@ class Run:
     latency_p50_ms: float | None
     latency_p99_ms: float | None
     peak_rss_mb: float | None
-    # A row made of several runs (bench/rounds.py): each run's throughput, in round order.
+    # A row made of several runs (bench/throughput/rounds.py): each run's throughput, in round order.
     rounds: list[float] | None = None
 
     def as_dict(self) -> dict[str, object]:
@@ -62,7 +62,7 @@ class ScaleInfo(TypedDict):
 
 @dataclass
 class Results:
-    """What one `bench.run` measured: every run, and how each table's runs were made."""
+    """What one `bench.throughput` run measured: every run, and how each table's runs were made."""
 
     runs: list[Run] = field(default_factory=list)
     io: IoInfo | None = None

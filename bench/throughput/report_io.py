@@ -5,8 +5,8 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from bench.measure import IoInfo, Run, shown
-from bench.rounds import per_round, verdict
+from bench.throughput.measure import IoInfo, Run, shown
+from bench.throughput.rounds import per_round, verdict
 
 RATIOS = (("key", "partition"), ("key", "pyrallel-key"))
 

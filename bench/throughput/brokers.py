@@ -4,7 +4,7 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from bench.harness import KAFKA
+from bench.throughput.harness import KAFKA
 
 
 @contextmanager

@@ -4,7 +4,7 @@ import os
 import re
 from pathlib import Path
 
-from bench import venvs
+from bench.throughput import venvs
 
 REQUIREMENT = "pyrallel-consumer==1.0.0"
 

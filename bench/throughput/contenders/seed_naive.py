@@ -5,7 +5,7 @@ import os
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from bench.contenders.json_work import outcome, simulated_call
+from bench.throughput.contenders.json_work import outcome, simulated_call
 
 
 async def main() -> None:

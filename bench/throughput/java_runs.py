@@ -3,9 +3,9 @@
 import re
 import subprocess
 
-from bench import harness, kafka_io
-from bench.harness import KAFKA, ROOT, reap, start, topic_env
-from bench.measure import Run, from_timestamps
+from bench.throughput import harness, kafka_io
+from bench.throughput.harness import KAFKA, ROOT, reap, start, topic_env
+from bench.throughput.measure import Run, from_timestamps
 
 
 def java_tool(*args: str) -> tuple[str, float]:

@@ -1,8 +1,8 @@
 """The peer frameworks of the CPU-bound table, Quix Streams and Faust, each in a bench-only venv.
 
-They do order-service's work (bench/contenders/order_work.py), importing its domain from src/.
+They do order-service's work (bench/throughput/contenders/order_work.py), importing its domain from src/.
 A peer that cannot be installed or run here is listed with the reason instead of a result.
-They run in rounds with order-service (bench/rounds.py).
+They run in rounds with order-service (bench/throughput/rounds.py).
 """
 
 import subprocess
@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pydantic
 
-from bench import venvs
-from bench.harness import ROOT, Contender
-from bench.measure import PeerInfo
-from bench.rounds import Planned
+from bench.throughput import venvs
+from bench.throughput.harness import ROOT, Contender
+from bench.throughput.measure import PeerInfo
+from bench.throughput.rounds import Planned
 
 # The machine's interpreter of the project's Python version (its venvs are based on it).
 BASE = Path(sys.base_prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
@@ -37,7 +37,7 @@ PEERS = (
     Peer(
         "quixstreams",
         ("quixstreams==3.28.1", "pydantic"),
-        ("-m", "bench.contenders.quixstreams_pipeline"),
+        ("-m", "bench.throughput.contenders.quixstreams_pipeline"),
         {
             "quixstreams-alo": {"BENCH_GUARANTEE": "at-least-once"},
             "quixstreams-eos": {"BENCH_GUARANTEE": "exactly-once"},
@@ -52,7 +52,7 @@ PEERS = (
         # spinner, and every debug call of Faust and aiokafka builds a record: 12 % of its CPU.
         (
             "-m",
-            "bench.contenders.faust_agent",
+            "bench.throughput.contenders.faust_agent",
             "-L",
             "uvloop",
             "worker",

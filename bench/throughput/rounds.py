@@ -8,8 +8,8 @@ A contender's row is its median run by throughput; the row keeps every round's t
 import statistics
 from dataclasses import dataclass, replace
 
-from bench.harness import ROOT, Contender, run_contender
-from bench.measure import Run
+from bench.throughput.harness import ROOT, Contender, run_contender
+from bench.throughput.measure import Run
 
 ROUNDS = 3
 

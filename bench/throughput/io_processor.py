@@ -1,9 +1,9 @@
 """The I/O-bound runs' processor: the simulated call (BENCH_IO_MS), then the default rules.
 
-order-service loads it with ORDER_SERVICE_PROCESSING__PROCESSOR=bench.io_processor:process.
+order-service loads it with ORDER_SERVICE_PROCESSING__PROCESSOR=bench.throughput.io_processor:process.
 """
 
-from bench.contenders.json_work import simulated_call
+from bench.throughput.contenders.json_work import simulated_call
 from order_service.domain.events import OrderCreated, OrderProcessed
 from order_service.domain.rules import OrderPolicy, process_order
 

@@ -9,9 +9,17 @@ import os
 import time
 from pathlib import Path
 
-from bench import kafka_io
-from bench.harness import SERVICE, SERVICE_ENV, free_port, launch, topic_env, wait_committed, wait_ready
-from bench.measure import Run, ScaleRun, from_timestamps
+from bench.throughput import kafka_io
+from bench.throughput.harness import (
+    SERVICE,
+    SERVICE_ENV,
+    free_port,
+    launch,
+    topic_env,
+    wait_committed,
+    wait_ready,
+)
+from bench.throughput.measure import Run, ScaleRun, from_timestamps
 
 PARTITIONS = 12
 INSTANCES = (1, 2, 4)

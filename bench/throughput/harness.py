@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from bench import kafka_io
-from bench.measure import Run, from_timestamps
+from bench.throughput import kafka_io
+from bench.throughput.measure import Run, from_timestamps
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 BIN = Path(sys.executable).parent
 KAFKA = str(ROOT / "scripts" / "kafka")
-# One cluster per run, read by every contender's environment; bench.run sets it from --bootstrap.
+# One cluster per run, read by every contender's environment; bench.throughput sets it from --bootstrap.
 BOOTSTRAP = "127.0.0.1:9092"
 SERVICE = [str(BIN / "faststream"), "run", "order_service.app:app"]
 STOP_TIMEOUT_S = 60  # after SIGTERM: a contender stuck in its shutdown must not hang the bench
