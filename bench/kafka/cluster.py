@@ -1,6 +1,6 @@
 """A local multi-node Kafka: `scripts/kafka` driven from Python, one node at a time.
 
-`make chaos` (bench/chaos.py) and the integration tests both run it; it lives in bench because
+`make chaos` (bench/chaos/) and the integration tests both run it; it lives in bench because
 the bench must run without the tests, while tests may import the bench.
 
 Every call runs the script with the cluster's ports and run dir in its environment and a

@@ -1,6 +1,6 @@
 """The chaos scenarios and the harness that runs one of them in one delivery guarantee.
 
-`run_scenario` is what `make chaos` (bench/chaos.py) runs for each row of docs/reliability.md, and
+`run_scenario` is what `make chaos` (bench/chaos/) runs for each row of docs/reliability.md, and
 what tests/integration/test_chaos.py runs in CI: fresh topics and group, two service instances in
 one group, orders produced at an even pace while the fault happens, then the checks.
 
@@ -8,7 +8,7 @@ A run, step by step (every step has a deadline, and so has the whole run):
 
 1. create the input topic (6 partitions, RF 3, min.insync.replicas 2), start instances a and b
    (the service creates its output and dead-letter topics with RF 3) and wait until both are ready;
-2. start the paced producer (bench/chaos_producer.py, a process of its own) and the monitor (the
+2. start the paced producer (bench/chaos/producer.py, a process of its own) and the monitor (the
    group's committed and the input's end offsets every 0.5 s, each live instance's /health/ready
    every second);
 3. inject the fault once the group has committed a share of the input, then undo it as the
@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final, Protocol
 
-from bench.chaos_kafka import (
+from bench.chaos.kafka_io import (
     GROUP_COORDINATOR,
     PARTITIONS,
     TRANSACTION_COORDINATOR,
@@ -47,8 +47,8 @@ from bench.chaos_kafka import (
     reconcile_by_key,
     under_replicated,
 )
-from bench.chaos_producer import ProducerProcess
-from bench.chaos_service import Instance, log_tail, service_env
+from bench.chaos.producer import ProducerProcess
+from bench.chaos.service import Instance, log_tail, service_env
 
 GUARANTEES: Final = ("at_least_once", "exactly_once")
 BROKER_DOWN_S: Final = 15.0  # scenarios 2, 3 and 6: a killed broker is started again after this

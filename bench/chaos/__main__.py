@@ -4,7 +4,7 @@
 
 starts its own 3-node cluster with `scripts/kafka up --brokers 3` (brokers on 127.0.0.1:20392-20394,
 controllers on 20492-20494, data in .cache/chaos-cluster; `--port`, `--controller-port`, `--run-dir`
-move it), runs each scenario in each guarantee (bench/chaos_scenarios.py), writes the report and
+move it), runs each scenario in each guarantee (bench/chaos/scenarios.py), writes the report and
 takes the cluster down again (`scripts/kafka down`). Service logs, verify output and the
 progress samples of every run are kept under `--evidence` (default .cache/chaos/<time>).
 Exit status: 0 when every row passes, 1 when a row fails, 2 when the cluster did not start.
@@ -23,7 +23,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.chaos_scenarios import (
+from bench.chaos.scenarios import (
     CAUGHT_UP_S,
     GUARANTEES,
     PAUSE_S,
@@ -35,7 +35,7 @@ from bench.chaos_scenarios import (
 )
 from bench.kafka.cluster import ClusterError, LocalCluster
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 DEFAULT_OUT = ROOT / "docs" / "reliability.md"
 
 
@@ -162,9 +162,9 @@ def report(
     out = [
         "# Reliability under broker and service faults",
         "",
-        "Written by `make chaos` (`bench/chaos.py`); do not edit by hand. A reduced version runs in CI:",
+        "Written by `make chaos` (`bench/chaos/`); do not edit by hand. A reduced version runs in CI:",
         "`tests/integration/test_chaos.py` runs scenarios 2 and 3 in both guarantees with 10,000 orders on",
-        "the tests' 3-node cluster, through the same code (`bench/chaos_scenarios.py`).",
+        "the tests' 3-node cluster, through the same code (`bench/chaos/scenarios.py`).",
         "",
         f"- **Date:** {began.strftime('%Y-%m-%d %H:%M UTC')}, {took / 60:.0f} min in all",
         f"- **Command:** `{command(args)}`" + (" (what `make chaos` runs)" if _full(args) else ""),

@@ -1,7 +1,7 @@
 """The paced producer of a chaos run, in a process of its own, so that sending thousands of records a
 second does not starve the harness's monitor (nor the other way round) on a busy machine.
 
-    python -m bench.chaos_producer --bootstrap B --topic T --orders N --prefix P --seconds S --timeout X
+    python -m bench.chaos.producer --bootstrap B --topic T --orders N --prefix P --seconds S --timeout X
 
 prints one JSON line every half second, `{"acked": n, "resent": n, "errors": {...}}`, and a last
 one with `"done": true` (every order acknowledged) or `"error": "..."`; exit status 0 or 1.
@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.chaos_kafka import PacedProducer, Production, orders
+from bench.chaos.kafka_io import PacedProducer, Production, orders
 
 REPORT_EVERY_S = 0.5
 
@@ -54,7 +54,7 @@ async def _produce(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.chaos_producer")
+    p = argparse.ArgumentParser(prog="python -m bench.chaos.producer")
     p.add_argument("--bootstrap", required=True)
     p.add_argument("--topic", required=True)
     p.add_argument("--orders", type=int, required=True)
@@ -89,7 +89,7 @@ class ProducerProcess:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "bench.chaos_producer",
+            "bench.chaos.producer",
             *("--bootstrap", self.bootstrap, "--topic", self.topic, "--orders", str(self.orders)),
             *("--prefix", self.prefix, "--seconds", str(self.seconds), "--timeout", str(self.timeout)),
             stdin=asyncio.subprocess.DEVNULL,
