@@ -4,7 +4,7 @@
 
 starts its own 3-node cluster with `scripts/kafka up --brokers 3` (brokers on 127.0.0.1:20392-20394,
 controllers on 20492-20494, data in .cache/chaos-cluster; `--port`, `--controller-port`, `--run-dir`
-move it), runs each scenario in each guarantee (bench/chaos/scenarios.py), writes the report and
+move it), runs each scenario in each guarantee (bench/chaos/harness.py), writes the report and
 takes the cluster down again (`scripts/kafka down`). Service logs, verify output and the
 progress samples of every run are kept under `--evidence` (default .cache/chaos/<time>).
 Exit status: 0 when every row passes, 1 when a row fails, 2 when the cluster did not start.
@@ -23,16 +23,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.chaos.scenarios import (
-    CAUGHT_UP_S,
-    GUARANTEES,
-    PAUSE_S,
-    SCENARIOS,
-    Result,
-    evidence_lines,
-    run_scenario,
-    verify_module,
-)
+from bench.chaos.checks import verify_module
+from bench.chaos.evidence import evidence_lines
+from bench.chaos.harness import GUARANTEES, run_scenario
+from bench.chaos.monitor import CAUGHT_UP_S
+from bench.chaos.result import Result
+from bench.chaos.scenarios import PAUSE_S, SCENARIOS
 from bench.kafka.cluster import ClusterError, LocalCluster
 
 ROOT = Path(__file__).parents[2]
@@ -164,7 +160,7 @@ def report(
         "",
         "Written by `make chaos` (`bench/chaos/`); do not edit by hand. A reduced version runs in CI:",
         "`tests/integration/test_chaos.py` runs scenarios 2 and 3 in both guarantees with 10,000 orders on",
-        "the tests' 3-node cluster, through the same code (`bench/chaos/scenarios.py`).",
+        "the tests' 3-node cluster, through the same code (`bench/chaos/harness.py`).",
         "",
         f"- **Date:** {began.strftime('%Y-%m-%d %H:%M UTC')}, {took / 60:.0f} min in all",
         f"- **Command:** `{command(args)}`" + (" (what `make chaos` runs)" if _full(args) else ""),

@@ -10,7 +10,7 @@ per-partition order kept, and every instance alive and ready at the end without 
 from pathlib import Path
 
 import pytest
-from bench.chaos.scenarios import run_scenario
+from bench.chaos.harness import run_scenario
 from bench.kafka.cluster import LocalCluster
 
 ORDERS = 10_000
