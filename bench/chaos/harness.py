@@ -29,7 +29,7 @@ from typing import Any, Final
 
 from bench.chaos.checks import READY_TIMEOUT_S, check_instances, manual_restart, verify
 from bench.chaos.evidence import write_evidence
-from bench.chaos.kafka_io import create_input_topic
+from bench.chaos.metadata import create_input_topic
 from bench.chaos.monitor import drain, measure, watch
 from bench.chaos.producer import ProducerProcess
 from bench.chaos.result import Result

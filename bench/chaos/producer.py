@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.chaos.kafka_io import PacedProducer, Production, orders
+from bench.chaos.paced_producer import PacedProducer, Production, orders
 
 REPORT_EVERY_S = 0.5
 

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
 
-from bench.chaos.kafka_io import (
+from bench.chaos.metadata import (
     GROUP_COORDINATOR,
     TRANSACTION_COORDINATOR,
     coordinators,
