@@ -49,11 +49,11 @@ test: lint
 # All contenders against a fresh local broker; writes bench/results and docs/benchmarks.md.
 BENCH_RECORDS ?= 200000
 bench: install
-	uv run python -m bench.run --records $(BENCH_RECORDS) --docs
+	uv run python -m bench.throughput --records $(BENCH_RECORDS) --docs
 
 # A small run that keeps the benchmark working (CI); results go to a temporary folder, removed after.
 bench-smoke: install
-	out=$$(mktemp -d); trap 'rm -rf "$$out"' EXIT; uv run python -m bench.run --records 2000 --out "$$out"
+	out=$$(mktemp -d); trap 'rm -rf "$$out"' EXIT; uv run python -m bench.throughput --records 2000 --out "$$out"
 
 # Broker and service faults on an own 3-node cluster (brokers 127.0.0.1:20392-20394, taken down
 # after); writes docs/reliability.md, keeps logs and verify output in .cache/chaos/<time>.

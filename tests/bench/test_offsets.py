@@ -2,7 +2,7 @@
 
 import pytest
 from aiokafka import TopicPartition
-from bench.offsets import committed_and_end, end_offsets
+from bench.kafka.offsets import committed_and_end, end_offsets
 
 from kafka_delivery.errors import MissingTopicsError
 from tests.support.fakes import FakeConsumer, record

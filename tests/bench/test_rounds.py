@@ -1,11 +1,10 @@
 """The benchmark's rounds: which runs are made, in what order, and how a target's median is taken."""
 
 import pytest
-from bench.harness import Contender
-from bench.measure import Run
-from bench.rounds import Planned, in_rounds, median_run, per_round, verdict
-
-from bench import rounds
+from bench.throughput import rounds
+from bench.throughput.harness import Contender
+from bench.throughput.measure import Run
+from bench.throughput.rounds import Planned, in_rounds, median_run, per_round, verdict
 
 
 def run(name: str, rps: float, p99: float = 0.0) -> Run:

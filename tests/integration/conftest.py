@@ -2,7 +2,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from bench.cluster import ClusterError, LocalCluster
+from bench.kafka.cluster import ClusterError, LocalCluster
 
 from tests.conftest import announce
 from tests.support.kafka import create_topics

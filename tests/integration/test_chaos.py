@@ -1,4 +1,4 @@
-"""Broker faults with the service running, as `make chaos` injects them (bench/chaos_scenarios.py),
+"""Broker faults with the service running, as `make chaos` injects them (bench/chaos/scenarios.py),
 reduced for CI: 10,000 orders, scenario 2 (SIGKILL of the broker that leads most input partitions,
 restarted after 15 s) and scenario 3 (SIGKILL of the transaction coordinator, or of the group
 coordinator in at-least-once), each in both guarantees, two instances in one group.
@@ -10,8 +10,8 @@ per-partition order kept, and every instance alive and ready at the end without 
 from pathlib import Path
 
 import pytest
-from bench.chaos_scenarios import run_scenario
-from bench.cluster import LocalCluster
+from bench.chaos.harness import run_scenario
+from bench.kafka.cluster import LocalCluster
 
 ORDERS = 10_000
 

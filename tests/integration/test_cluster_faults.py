@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 
 import pytest
-from bench.cluster import LocalCluster
+from bench.kafka.cluster import LocalCluster
 
 from tests.support.http import health
 from tests.support.kafka import create_topics, produce, read_all, record_count, wait_all_committed

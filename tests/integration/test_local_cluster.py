@@ -4,7 +4,7 @@ data, acks=all keeps working while it is gone, and pause/resume show in the stat
 import asyncio
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from bench.cluster import LocalCluster
+from bench.kafka.cluster import LocalCluster
 
 from tests.support.kafka import produce, read_all, unique
 from tests.support.waiting import eventually

@@ -7,7 +7,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import for_code
-from bench.offsets import committed_and_end, end_offsets
+from bench.kafka.offsets import committed_and_end, end_offsets
 
 from kafka_delivery.errors import MissingTopicsError
 from kafka_delivery.tools import bounded, closing, connect, deadline

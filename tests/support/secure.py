@@ -13,7 +13,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import for_code
-from bench import offsets
+from bench.kafka import offsets
 
 from kafka_delivery.tools import reading as kafka_io
 from order_service.adapters.connection import client_kwargs

@@ -1,0 +1,122 @@
+"""`make chaos`: broker and service faults on a local 3-node cluster; writes docs/reliability.md.
+
+    uv run python -m bench.chaos --orders 100000 --scenarios 1,2,3,4,5,6 --out docs/reliability.md
+
+starts its own 3-node cluster with `scripts/kafka up --brokers 3` (brokers on 127.0.0.1:20392-20394,
+controllers on 20492-20494, data in .cache/chaos-cluster; `--port`, `--controller-port`, `--run-dir`
+move it), runs each scenario in each guarantee (bench/chaos/harness.py), writes the report and
+takes the cluster down again (`scripts/kafka down`). Service logs, verify output and the
+progress samples of every run are kept under `--evidence` (default .cache/chaos/<time>).
+Exit status: 0 when every row passes, 1 when a row fails, 2 when the cluster did not start.
+"""
+
+import argparse
+import asyncio
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.chaos.harness import GUARANTEES, run_scenario
+from bench.chaos.report import DEFAULT_OUT, ROOT, machine, report
+from bench.chaos.result import Result
+from bench.chaos.scenarios import SCENARIOS
+from bench.kafka.cluster import ClusterError, LocalCluster
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__.split("\n\n")[0])
+    p.add_argument("--orders", type=int, default=100_000, help="orders per run (default %(default)s)")
+    p.add_argument(
+        "--scenarios", default="1,2,3,4,5,6", help="comma-separated scenario numbers (default %(default)s)"
+    )
+    p.add_argument(
+        "--guarantees",
+        default=",".join(GUARANTEES),
+        help="comma-separated delivery guarantees (default %(default)s)",
+    )
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the report (default docs/reliability.md)")
+    p.add_argument(
+        "--evidence", type=Path, default=None, help="logs and data of each run (default .cache/chaos/<time>)"
+    )
+    p.add_argument("--port", type=int, default=20392, help="first broker port (KAFKA_PORT)")
+    p.add_argument(
+        "--controller-port", type=int, default=20492, help="first controller port (KAFKA_CONTROLLER_PORT)"
+    )
+    p.add_argument("--run-dir", type=Path, default=ROOT / ".cache" / "chaos-cluster", help="KAFKA_RUN_DIR")
+    p.add_argument("--keep-cluster", action="store_true", help="leave the cluster running at the end")
+    args = p.parse_args(argv)
+    try:
+        args.scenario_list = [int(s) for s in args.scenarios.split(",") if s.strip()]
+    except ValueError:
+        p.error(f"--scenarios takes numbers: {args.scenarios!r}")
+    if unknown := [s for s in args.scenario_list if s not in SCENARIOS]:
+        p.error(f"no scenario {unknown}; there are {sorted(SCENARIOS)}")
+    args.guarantee_list = [g.strip() for g in args.guarantees.split(",") if g.strip()]
+    if unknown_g := [g for g in args.guarantee_list if g not in GUARANTEES]:
+        p.error(f"unknown guarantee {unknown_g}; there are {list(GUARANTEES)}")
+    if args.orders < 100:
+        p.error("--orders must be at least 100")
+    return args
+
+
+async def run_all(
+    cluster: LocalCluster, args: argparse.Namespace, written: Callable[[list[Result]], None]
+) -> list[Result]:
+    """Every scenario in every guarantee; the report is written again after each run."""
+    results: list[Result] = []
+    for number in args.scenario_list:
+        for guarantee in args.guarantee_list:
+            print(f"chaos: scenario {number}, {guarantee}", file=sys.stderr, flush=True)
+            result = await run_scenario(
+                cluster, number, guarantee, orders_count=args.orders, evidence=args.evidence
+            )
+            print(f"chaos: {result.summary()}", file=sys.stderr, flush=True)
+            results.append(result)
+            written(results)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    began = datetime.now(UTC)
+    args.evidence = args.evidence or ROOT / ".cache" / "chaos" / began.strftime("%Y%m%dT%H%M%SZ")
+    args.evidence.mkdir(parents=True, exist_ok=True)
+    host = machine()
+    cluster = LocalCluster(
+        brokers=3, port=args.port, controller_port=args.controller_port, run_dir=args.run_dir.resolve()
+    )
+    started = time.monotonic()
+    print(f"chaos: starting {cluster}", file=sys.stderr, flush=True)
+    try:
+        try:
+            cluster.up()
+        except ClusterError:
+            cluster.down()  # what an interrupted run left may not come back: start over once
+            cluster.up()
+    except ClusterError as exc:
+        print(f"chaos: the cluster did not start: {exc}", file=sys.stderr)
+        return 2
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(results: list[Result]) -> None:
+        args.out.write_text(report(results, args, host, began, time.monotonic() - started))
+
+    try:
+        results = asyncio.run(run_all(cluster, args, write))
+    finally:
+        if not args.keep_cluster:
+            try:
+                cluster.down()
+            except ClusterError as exc:
+                print(f"chaos: scripts/kafka down failed: {exc}", file=sys.stderr)
+    write(results)
+    print(f"chaos: wrote {args.out}", file=sys.stderr)
+    for r in results:
+        print(("PASS " if r.passed else "FAIL ") + r.summary())
+    return 0 if all(r.passed for r in results) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

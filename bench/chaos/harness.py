@@ -1,0 +1,172 @@
+"""The harness that runs one chaos scenario (bench/chaos/scenarios.py) in one delivery guarantee.
+
+`run_scenario` is what `make chaos` (bench/chaos/) runs for each row of docs/reliability.md, and
+what tests/integration/test_chaos.py runs in CI: fresh topics and group, two service instances in
+one group, orders produced at an even pace while the fault happens, then the checks.
+
+A run, step by step (every step has a deadline, and so has the whole run):
+
+1. create the input topic (6 partitions, RF 3, min.insync.replicas 2), start instances a and b
+   (the service creates its output and dead-letter topics with RF 3) and wait until both are ready;
+2. start the paced producer (bench/chaos/producer.py, a process of its own) and the monitor (the
+   group's committed and the input's end offsets every 0.5 s, each live instance's /health/ready
+   every second);
+3. inject the fault once the group has committed a share of the input, then undo it as the
+   scenario says (restart the killed broker or instance, resume the paused broker);
+4. wait until every order is acknowledged and the group's committed offsets equal the end offsets;
+5. check that every instance that is meant to run is alive and ready. One that died on its own, is
+   not ready, or a group that does not drain, gets a *manual* restart: counted, and a failure;
+6. stop the instances (SIGTERM) and run the verify command (`python -m order_service.cli.verify
+   --json`) with their settings.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Final
+
+from bench.chaos.checks import READY_TIMEOUT_S, check_instances, manual_restart, verify
+from bench.chaos.evidence import write_evidence
+from bench.chaos.metadata import create_input_topic
+from bench.chaos.monitor import drain, measure, watch
+from bench.chaos.producer import ProducerProcess
+from bench.chaos.result import Result
+from bench.chaos.run_state import Cluster, Run
+from bench.chaos.scenarios import SCENARIOS
+
+GUARANTEES: Final = ("at_least_once", "exactly_once")
+
+
+@contextlib.contextmanager
+def _quiet_aiokafka() -> Iterator[None]:
+    """aiokafka logs every failed connection to a dead broker, many times a second: the harness's
+    own clients are meant to see those, the service's logs are where they count."""
+    logger = logging.getLogger("aiokafka")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+async def run_scenario(
+    cluster: Cluster,
+    number: int,
+    guarantee: str,
+    *,
+    orders_count: int,
+    evidence: Path,
+    deadline_s: float | None = None,
+) -> Result:
+    """Run scenario `number` in `guarantee` on fresh topics; never raises for what it finds: a
+    failure of the service (or of the harness) is in the result, with its evidence in `evidence`."""
+    with _quiet_aiokafka():
+        return await _run_scenario(cluster, number, guarantee, orders_count, evidence, deadline_s)
+
+
+async def _run_scenario(
+    cluster: Cluster,
+    number: int,
+    guarantee: str,
+    orders_count: int,
+    evidence: Path,
+    deadline_s: float | None,
+) -> Result:
+    scenario = SCENARIOS[number]
+    if guarantee not in GUARANTEES:
+        raise ValueError(f"unknown guarantee {guarantee!r}")
+    label = f"{number}-{'eos' if guarantee == 'exactly_once' else 'alo'}"
+    evidence = evidence / label
+    evidence.mkdir(parents=True, exist_ok=True)
+    run = Run(cluster, guarantee, orders_count, evidence, label)
+    result = Result(number, scenario.title, guarantee, orders_count, str(evidence))
+    deadline = deadline_s if deadline_s is not None else 900 + scenario.produce_s + orders_count / 100
+    run.event(
+        f"scenario {number} ({scenario.title}), {guarantee}, {orders_count} orders, deadline {deadline:.0f}s"
+    )
+    producer: ProducerProcess | None = None
+    tasks: list[asyncio.Task[Any]] = []
+    scope = asyncio.timeout(deadline)
+    try:
+        async with scope:
+            states = await asyncio.to_thread(cluster.status)
+            if any(state != "running" for state in states.values()) or len(states) < len(cluster.nodes):
+                run.event(f"cluster not whole ({states}): scripts/kafka up")
+                await asyncio.to_thread(cluster.ensure_all_running)
+            await create_input_topic(cluster.bootstrap, run.input)
+            for instance in run.instances:
+                instance.start()
+            ready = await asyncio.gather(*(i.wait_ready(READY_TIMEOUT_S) for i in run.instances))
+            if not all(ready):
+                raise RuntimeError(
+                    "instances not ready at start: "
+                    + ", ".join(
+                        f"{i.name} exit {i.exit_code}"
+                        for i, ok in zip(run.instances, ready, strict=True)
+                        if not ok
+                    )
+                )
+            run.event("instances a and b ready")
+            tasks.append(asyncio.create_task(watch(run)))
+            producer = run.producer = ProducerProcess(
+                cluster.bootstrap,
+                run.input,
+                orders_count,
+                prefix=label,
+                seconds=scenario.produce_s,
+                timeout=scenario.produce_s + 240,
+            )
+            producing = asyncio.create_task(producer.run())
+            producing.add_done_callback(lambda task: _produced(run, task))
+            tasks.append(producing)
+            await scenario.inject(run)
+            await producing
+            result.drained = await drain(run, timeout=120 + orders_count / 250)
+            await check_instances(run, result)
+            if not result.drained:
+                reason = "the group did not commit the whole input"
+                for instance in run.instances:
+                    await manual_restart(run, result, instance, reason)
+                result.drained = await drain(run, timeout=120 + orders_count / 250)
+            measure(run, result)
+    except TimeoutError as exc:
+        result.error = f"deadline of {deadline:.0f}s passed" if scope.expired() else f"TimeoutError: {exc}"
+        run.event(f"HARNESS: {result.error}")
+    except Exception as exc:
+        result.error = f"{type(exc).__name__}: {exc}"
+        run.event(f"HARNESS: {result.error}")
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(BaseException):
+                await task
+        await run.progress.close()
+        if run.fault_at is not None and run.restored_at is None:  # the scenario did not undo its fault
+            run.event("restoring the cluster: scripts/kafka up")
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(cluster.ensure_all_running)
+        await asyncio.gather(*(asyncio.to_thread(i.terminate) for i in run.instances), return_exceptions=True)
+        if producer is not None:
+            production = producer.production
+            result.produced, result.resent = production.acked, production.resent
+            result.producer_errors = dict(production.errors)
+    result.unexpected_exits = run.unexpected_exits
+    try:
+        await verify(run, result)
+    except Exception as exc:
+        result.error = (result.error + "; " if result.error else "") + f"verify: {type(exc).__name__}: {exc}"
+    result.events = run.events
+    result.elapsed_s = round(run.now(), 1)
+    write_evidence(run, result)
+    run.event(result.summary())
+    return result
+
+
+def _produced(run: Run, task: "asyncio.Task[Any]") -> None:
+    if run.producer is not None and not task.cancelled():
+        p = run.producer.production
+        run.event(f"producer done: {p.acked} of {p.total} orders acknowledged, {p.resent} sent again")

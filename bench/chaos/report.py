@@ -1,0 +1,234 @@
+"""The chaos report, docs/reliability.md: how the runs were made, the table of rows with their pass
+criteria, and each run's timeline (with service log lines for a row that fails).
+
+It is rewritten after every run, so that a long `make chaos` (about 16 minutes for the full
+set) shows its finished rows while the rest are still running."""
+
+import argparse
+import os
+import platform
+import re
+import shlex
+import subprocess
+from datetime import datetime
+from pathlib import Path
+
+from bench.chaos.checks import verify_module
+from bench.chaos.evidence import evidence_lines
+from bench.chaos.harness import GUARANTEES
+from bench.chaos.monitor import CAUGHT_UP_S
+from bench.chaos.result import Result
+from bench.chaos.scenarios import PAUSE_S, SCENARIOS
+
+ROOT = Path(__file__).parents[2]
+DEFAULT_OUT = ROOT / "docs" / "reliability.md"
+
+
+def machine() -> dict[str, str]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown",
+    )
+    match = re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text())
+    memory = f"{int(match.group(1)) / 1024 / 1024:.1f} GiB" if match else "unknown"
+    java = subprocess.run(
+        ["java", "-version"], capture_output=True, text=True, check=False
+    ).stderr.splitlines()
+    load = os.getloadavg()
+    return {
+        "cpu": f"{cpu}, {os.cpu_count()} cores",
+        "memory": memory,
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "java": java[0] if java else "unknown",
+        "kafka": (ROOT / "kafka.version").read_text().strip(),
+        "load": f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1/5/15 min) at the start",
+    }
+
+
+def command(args: argparse.Namespace) -> str:
+    parts = [
+        "uv run python -m bench.chaos",
+        f"--orders {args.orders}",
+        f"--scenarios {','.join(map(str, args.scenario_list))}",
+        f"--guarantees {','.join(args.guarantee_list)}",
+        f"--out {shlex.quote(_shown(args.out))}",
+    ]
+    return " ".join(parts)
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def _cell(value: float | int | None, unit: str = "") -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.1f}{unit}"
+    return f"{value:,}{unit}"
+
+
+def table(results: list[Result]) -> list[str]:
+    lines = [
+        "| # | scenario | guarantee | inputs | outcomes | lost | duplicates | order violations "
+        "| longest stall | time to recovery | restarts needed | result |",
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in results:
+        outcomes = (
+            f"{_cell(r.outcome_records)} ({_cell(r.processed)} + {_cell(r.dead_lettered)} DLQ)"
+            if r.outcome_records is not None
+            else "n/a"
+        )
+        duplicates = _cell(r.duplicates)
+        if r.duplicates and not r.exactly_once:
+            duplicates += " (allowed)"
+        verdict = "pass" if r.passed else "**FAIL**"
+        recovery = _cell(r.recovery_s, " s")
+        if r.recovery_after_last_s is not None:
+            recovery += f" ({_cell(r.recovery_after_last_s, ' s')} after the last step)"
+        lines.append(
+            f"| {r.scenario} | {r.title} | {r.guarantee} | {_cell(r.inputs)} | {outcomes} | {_cell(r.lost)} "
+            f"| {duplicates} | {_cell(r.order_violations)} | {_cell(r.longest_stall_s, ' s')} "
+            f"| {recovery} | {r.restarts_needed} | {verdict} |"
+        )
+    return lines
+
+
+def report(
+    results: list[Result], args: argparse.Namespace, host: dict[str, str], began: datetime, took: float
+) -> str:
+    failed = [r for r in results if not r.passed]
+    planned = len(args.scenario_list) * len(args.guarantee_list)
+    out = [
+        "# Reliability under broker and service faults",
+        "",
+        "Written by `make chaos` (`bench/chaos/`); do not edit by hand. A reduced version runs in CI:",
+        "`tests/integration/test_chaos.py` runs scenarios 2 and 3 in both guarantees with 10,000 orders on",
+        "the tests' 3-node cluster, through the same code (`bench/chaos/harness.py`).",
+        "",
+        f"- **Date:** {began.strftime('%Y-%m-%d %H:%M UTC')}, {took / 60:.0f} min in all",
+        f"- **Command:** `{command(args)}`" + (" (what `make chaos` runs)" if _full(args) else ""),
+        f"- **Machine:** {host['cpu']}, {host['memory']} memory, {host['os']}; load {host['load']}",
+        f"- **Software:** Kafka {host['kafka']} (KRaft, `scripts/kafka`), {host['java']}, "
+        f"Python {host['python']}",
+        "- **Evidence:** service logs, `verify` JSON and progress samples of every run in "
+        f"`{_shown(args.evidence)}`",
+        "",
+        "## Set-up",
+        "",
+        "- **Cluster:** 3 combined broker+controller nodes on this machine (`scripts/kafka up --brokers 3`),",
+        "  with the project's broker settings: replication factor 3 and `min.insync.replicas=2` for every",
+        "  topic, transaction state log included; unclean leader election off.",
+        "- **Topics:** fresh for every run: the input created with 6 partitions, RF 3, min ISR 2;",
+        "  output and dead-letter topics created by the service",
+        "  (`ORDER_SERVICE_TOPICS__REPLICATION_FACTOR=3`).",
+        "- **Service:** two instances (`faststream run order_service.app:app`) in one fresh consumer group,",
+        "  default settings otherwise (session timeout 10 s, request timeout 30 s).",
+        f"- **Input:** {args.orders:,} orders per run, 1 % of them malformed (`malformed_corpus`),",
+        "  produced at an even pace by an idempotent `acks=all` producer *while* the fault happens; a send",
+        "  that fails is sent again, so an input may be written twice (then it is two inputs).",
+        "",
+        "## Scenarios",
+        "",
+        "Each in `at_least_once` and in `exactly_once`. The fault starts once the group has committed 10 %",
+        "of the orders.",
+        "",
+    ]
+    for number in args.scenario_list:
+        s = SCENARIOS[number]
+        out.append(
+            f"{number}. **{s.title}**: {s.description}; the orders are spread over {s.produce_s:.0f} s."
+        )
+    out += [
+        "",
+        "## Results",
+        "",
+        *table(results),
+        "",
+        "- **inputs, outcomes, lost, duplicates, order violations:** from",
+        f"  `python -m {verify_module()} --json` (`order-service verify`), run after each scenario",
+        "  with the service's own settings once every order was",
+        "  acknowledged and the group's committed offsets equalled the end offsets; it reads every",
+        "  topic with `read_committed`. *Outcomes* are output and dead-letter records (processed +",
+        "  dead-lettered inputs, then repeats); *lost* is its `missing` (an input with no outcome).",
+        "- **longest stall:** the longest time the group's committed offsets did not move while input was",
+        "  pending, sampled every 0.5 s.",
+        "- **time to recovery:** from the first fault action to the moment from which on, to the end of",
+        f"  the run, the service was caught up (every input older than {CAUGHT_UP_S:.0f} s committed, per",
+        "  partition) and every running instance answered `/health/ready` with 200. It includes the",
+        "  scenario's own undoing (a broker coming back, an instance restarting) only where that set the",
+        "  service back again; `0.0` means it never fell behind. For the scenarios of several steps",
+        "  (1, 4) the time after the last step follows in brackets. The timeline of each run is below.",
+        "- **restarts needed:** instances the harness had to restart by hand (beyond the scenario's own",
+        "  restarts): one that exited on its own, was not ready 45 s after the input was drained, or a group",
+        "  that did not commit the whole input.",
+        "- **pass:** 0 lost, 0 duplicates in exactly-once (at-least-once duplicates are allowed and",
+        "  counted), 0 order violations, no manual restart.",
+        "",
+        "Reading the stalls: a broker that is SIGKILLed or SIGSTOPped stays in the ISR of every",
+        "partition it replicates (with RF 3 on 3 brokers, all of them) until the controller fences it,",
+        "`broker.session.timeout.ms` (9 s) after its last heartbeat. Until then no `acks=all` write",
+        "completes on any partition, the chaos producer's and the service's alike, so a stall of about",
+        "10 s after such a fault is Kafka's, not the service's. A SIGTERMed broker hands its",
+        "leaderships over first (controlled shutdown). While the group coordinator is down, the",
+        "committed offsets cannot be read at all: those samples are missing, and a stall spanning them",
+        "counts whole.",
+        "",
+    ]
+    if len(results) < planned:
+        out += [f"**Incomplete:** {len(results)} of {planned} runs so far.", ""]
+    if failed:
+        out += [
+            f"**{len(failed)} of {len(results)} rows fail.** Each is a defect; the evidence is below.",
+            "",
+        ]
+    else:
+        out += [f"**All {len(results)} rows pass.**", ""]
+    out += ["## Runs", ""]
+    for r in results:
+        out += [
+            f"### {r.scenario}. {r.title}, {r.guarantee}: {'pass' if r.passed else 'FAIL'}",
+            "",
+            f"{r.elapsed_s:.0f} s; {r.produced:,} orders acknowledged, {r.resent} sends repeated"
+            + (
+                f" ({', '.join(f'{k} x{v}' for k, v in sorted(r.producer_errors.items()))})"
+                if r.producer_errors
+                else ""
+            )
+            + f"; checked by {r.checked_by} ({r.verify_result}); evidence in `{_shown(Path(r.evidence))}`.",
+            "",
+        ]
+        if not r.passed:
+            out += ["Fails: " + "; ".join(r.failures()) + ".", ""]
+        if r.unexpected_exits:
+            out += ["Exits nobody asked for: " + "; ".join(r.unexpected_exits) + ".", ""]
+        out += [
+            "```text",
+            *(f"+{at:6.1f}s  {text}" for at, text in r.events if not text.startswith("scenario ")),
+            "```",
+            "",
+        ]
+        if not r.passed:
+            out += ["Service log (warnings and errors, last lines):", "", "```text"]
+            out += [line[:400] for line in evidence_lines(r)]
+            out += ["```", ""]
+    out.append(f"(The pause of scenario 5 is {PAUSE_S:.0f} s.)")
+    return "\n".join(out) + "\n"
+
+
+def _full(args: argparse.Namespace) -> bool:
+    return bool(
+        args.orders == 100_000
+        and args.scenario_list == sorted(SCENARIOS)
+        and args.guarantee_list == list(GUARANTEES)
+        and args.out.resolve() == DEFAULT_OUT
+    )

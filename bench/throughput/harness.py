@@ -1,0 +1,197 @@
+"""Running one contender: its own topics and input, the process with its peak RSS, its numbers."""
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from bench.throughput import kafka_io
+from bench.throughput.measure import Run, from_timestamps
+
+ROOT = Path(__file__).parents[2]
+BIN = Path(sys.executable).parent
+KAFKA = str(ROOT / "scripts" / "kafka")
+# One cluster per run, read by every contender's environment; bench.throughput sets it from --bootstrap.
+BOOTSTRAP = "127.0.0.1:9092"
+SERVICE = [str(BIN / "faststream"), "run", "order_service.app:app"]
+STOP_TIMEOUT_S = 60  # after SIGTERM: a contender stuck in its shutdown must not hang the bench
+SERVICE_ENV = {"ORDER_SERVICE_LOG_LEVEL": "WARNING", "ORDER_SERVICE_HTTP__HOST": "127.0.0.1"}
+
+
+@dataclass
+class Contender:
+    name: str
+    command: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    slow: bool = False
+    # The broker stamps its outputs on arrival (LogAppendTime): for a contender that gives each output
+    # its input's timestamp, as Quix Streams does.
+    stamped_outputs: bool = False
+    # The bench makes its dead-letter topic: the framework does not create the topics it writes to.
+    dead_letter: bool = False
+
+
+def topic_env(name: str, bootstrap: str | None = None) -> dict[str, str]:
+    """The topics, group and HTTP port of run `name`, on `bootstrap` or the run's cluster."""
+    bootstrap = bootstrap or BOOTSTRAP
+    return {
+        "BENCH_BOOTSTRAP": bootstrap,
+        "BENCH_INPUT": f"bench.{name}.in",
+        "BENCH_OUTPUT": f"bench.{name}.out",
+        "BENCH_DEAD_LETTER": f"bench.{name}.dlq",
+        "BENCH_GROUP": f"bench.{name}",
+        "ORDER_SERVICE_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+        "ORDER_SERVICE_TOPICS__INPUT": f"bench.{name}.in",
+        "ORDER_SERVICE_TOPICS__OUTPUT": f"bench.{name}.out",
+        "ORDER_SERVICE_TOPICS__DEAD_LETTER": f"bench.{name}.dlq",
+        "ORDER_SERVICE_CONSUMER__GROUP_ID": f"bench.{name}",
+        "ORDER_SERVICE_HTTP__PORT": str(free_port()),
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+async def wait_ready(port: str, process: subprocess.Popen[bytes]) -> None:
+    """Until the service has joined its group: records sent earlier would wait for the join."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=2):
+                return
+        except OSError:
+            await asyncio.sleep(0.2)
+    raise RuntimeError("the service did not become ready")
+
+
+class PeakRss(threading.Thread):
+    """Samples a process's VmHWM (peak resident set) until it exits.
+
+    ru_maxrss from wait4 would do, but a child forked from this large orchestrator starts with
+    the orchestrator's resident set counted in it; VmHWM is reset by exec.
+    """
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak_kb = pid, 0
+
+    def run(self) -> None:
+        status = Path(f"/proc/{self.pid}/status")
+        while True:
+            try:
+                match = re.search(r"VmHWM:\s+(\d+)", status.read_text())
+            except OSError:
+                return
+            if match is None:  # a zombie: the process has exited
+                return
+            self.peak_kb = max(self.peak_kb, int(match.group(1)))
+            time.sleep(0.1)
+
+
+def start(command: list[str], **kwargs: object) -> tuple[subprocess.Popen[bytes], PeakRss]:
+    process = subprocess.Popen(command, **kwargs)  # type: ignore[call-overload]
+    sampler = PeakRss(process.pid)
+    sampler.start()
+    return process, sampler
+
+
+def reap(process: subprocess.Popen[bytes], sampler: PeakRss) -> float:
+    """Wait for the process, killing it after STOP_TIMEOUT_S; its peak RSS in MB."""
+    try:
+        process.wait(STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        print(f"{process.args!r} did not stop within {STOP_TIMEOUT_S} s: killed", flush=True)
+        process.kill()
+        process.wait()
+    sampler.join()
+    return sampler.peak_kb / 1024
+
+
+@dataclass
+class Launched:
+    """A contender's process, the sampler of its peak RSS, and its log in bench/results."""
+
+    process: subprocess.Popen[bytes]
+    sampler: PeakRss
+    log: IO[bytes]
+
+    def terminate(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+
+    def reap(self) -> float:
+        """Wait until it has stopped; its peak RSS in MB."""
+        try:
+            return reap(self.process, self.sampler)
+        finally:
+            self.log.close()
+
+
+def launch(command: list[str], env: dict[str, str], *, log_name: str) -> Launched:
+    """`command` in the repository with `env` added, its output to bench/results/<log_name>.log."""
+    log = open(ROOT / "bench" / "results" / f"{log_name}.log", "wb")  # noqa: SIM115 - closed by reap
+    process, sampler = start(
+        command, env={**os.environ, **env}, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+    )
+    return Launched(process, sampler, log)
+
+
+async def wait_committed(
+    env: dict[str, str], records: int, processes: list[subprocess.Popen[bytes]], *, name: str
+) -> None:
+    """Until the group of run `name` has committed `records` input records; fails if a process stops."""
+    deadline = time.monotonic() + 900
+    while (
+        await kafka_io.committed_total(env["BENCH_BOOTSTRAP"], env["BENCH_INPUT"], env["BENCH_GROUP"])
+        < records
+    ):
+        if any(p.poll() is not None for p in processes) or time.monotonic() > deadline:
+            raise RuntimeError(f"{name} stopped or timed out; see bench/results/{name}*.log")
+        await asyncio.sleep(0.5)
+
+
+async def run_contender(
+    contender: Contender,
+    records: int,
+    *,
+    rate: float | None = None,
+    label: str = "",
+    keys: int | None = None,
+) -> Run:
+    """`records` orders through the contender; `keys` distinct keys when given, else keyed by order id."""
+    name = label or contender.name
+    env = topic_env(name)
+    await kafka_io.create_topics(BOOTSTRAP, [env["BENCH_INPUT"]], log_append_time=True)
+    await kafka_io.create_topics(BOOTSTRAP, [env["BENCH_OUTPUT"]], log_append_time=contender.stamped_outputs)
+    if contender.dead_letter:
+        await kafka_io.create_topics(BOOTSTRAP, [env["BENCH_DEAD_LETTER"]])
+    if rate is None:
+        await kafka_io.produce_orders(BOOTSTRAP, env["BENCH_INPUT"], records, prefix=name, keys=keys)
+    launched = launch(contender.command, {**env, **contender.env}, log_name=name)
+    try:
+        if rate is not None:
+            await wait_ready(env["ORDER_SERVICE_HTTP__PORT"], launched.process)
+            await kafka_io.produce_orders(
+                BOOTSTRAP, env["BENCH_INPUT"], records, prefix=name, keys=keys, rate=rate
+            )
+        await wait_committed(env, records, [launched.process], name=name)
+    finally:
+        launched.terminate()
+        peak = launched.reap()
+    inputs = await kafka_io.timestamps(BOOTSTRAP, env["BENCH_INPUT"])
+    outputs = await kafka_io.timestamps(BOOTSTRAP, env["BENCH_OUTPUT"])
+    run = from_timestamps(name, inputs, outputs, peak)
+    print(f"{name}: {run.as_dict()}", flush=True)
+    return run

@@ -1,0 +1,98 @@
+"""Turning what a contender wrote into throughput and latency numbers."""
+
+from dataclasses import asdict, dataclass, field
+from typing import TypedDict
+
+
+@dataclass
+class Run:
+    name: str
+    records: int
+    throughput_rps: float
+    latency_p50_ms: float | None
+    latency_p99_ms: float | None
+    peak_rss_mb: float | None
+    # A row made of several runs (bench/throughput/rounds.py): each run's throughput, in round order.
+    rounds: list[float] | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        def rounded(v: object) -> object:
+            return (
+                round(v, 1) if isinstance(v, float) else [rounded(x) for x in v] if isinstance(v, list) else v
+            )
+
+        return {k: rounded(v) for k, v in asdict(self).items()}
+
+
+class IoInfo(TypedDict):
+    """How the I/O-bound runs were made, and the contenders that could not run here, with the reason."""
+
+    latencies_ms: list[int]
+    keys: int
+    partitions: int
+    key_max_in_flight_100ms: int
+    contenders: list[str]
+    not_run: dict[str, str]
+
+
+class PeerInfo(TypedDict):
+    """The packages' versions in each peer's venv, and the peer runs that could not run here, and why."""
+
+    versions: dict[str, dict[str, str]]
+    not_run: dict[str, str]
+
+
+class ScaleRun(TypedDict):
+    """One scale-out run: its instances, brokers, and CPU over its measured window."""
+
+    instances: int
+    brokers: int
+    window_s: float
+    # Per wall-clock second from the release of the input to the last output, user+sys seconds of
+    # each instance and of the whole machine (/proc/stat); none for a window under a second.
+    cpu_per_instance: list[float]
+    machine_busy_cores: float | None
+
+
+class ScaleInfo(TypedDict):
+    partitions: int
+    runs: dict[str, ScaleRun]
+    not_run: dict[str, str]
+
+
+@dataclass
+class Results:
+    """What one `bench.throughput` run measured: every run, and how each table's runs were made."""
+
+    runs: list[Run] = field(default_factory=list)
+    io: IoInfo | None = None
+    peers: PeerInfo | None = None
+    scale: ScaleInfo | None = None
+
+
+def shown(value: object) -> str:
+    """A number as the tables show it: no decimals from 100 up."""
+    if value is None:
+        return "n/a"
+    return f"{value:,.0f}" if isinstance(value, float) and value >= 100 else f"{value}"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def from_timestamps(
+    name: str, inputs: dict[bytes, int], outputs: dict[bytes, int], peak_rss_mb: float | None
+) -> Run:
+    """Throughput from the first output to the last; latency from input to output timestamp, per key."""
+    matched = [float(outputs[key] - inputs[key]) for key in outputs if key in inputs]
+    span_s = max(1e-3, (max(outputs.values()) - min(outputs.values())) / 1000)
+    return Run(
+        name=name,
+        records=len(outputs),
+        throughput_rps=len(outputs) / span_s,
+        latency_p50_ms=float(percentile(matched, 0.50)) if matched else None,
+        latency_p99_ms=float(percentile(matched, 0.99)) if matched else None,
+        peak_rss_mb=peak_rss_mb,
+    )

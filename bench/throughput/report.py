@@ -1,0 +1,108 @@
+"""Benchmark results: JSON (latest and timestamped), and the table and chart in docs/benchmarks.md."""
+
+import json
+import os
+import platform
+import re
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # before report_*.py import pyplot
+
+from bench.throughput import report_cpu, report_io, report_scale
+from bench.throughput.measure import Results, Run
+
+ROOT = Path(__file__).parents[2]
+DOCS = ROOT / "docs" / "benchmarks.md"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+IO_CHART = "benchmarks-io.png"
+SCALE_CHART = "benchmarks-scale-out.png"
+
+
+def machine() -> dict[str, object]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if "model name" in line
+        ),
+        platform.processor(),
+    )
+    mem_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))  # type: ignore[union-attr]
+    java = subprocess.run(
+        ["java", "-version"], capture_output=True, text=True, check=False
+    ).stderr.splitlines()[:1]
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(mem_kb / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "java": java[0] if java else None,
+        "kafka": (ROOT / "kafka.version").read_text().strip(),
+        "broker": "single KRaft node on the same machine (scripts/kafka)",
+    }
+
+
+def write_results(results: Results, requested: int, *, out_dir: Path, docs: bool) -> None:
+    machine_info = machine()
+    result = {
+        "runs": [r.as_dict() for r in results.runs],
+        "io": results.io,
+        "peers": results.peers,
+        "scale_out": results.scale,
+        "machine": machine_info,
+        "requested_records": requested,
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    for name in ("latest.json", f"{stamp}.json"):
+        (out_dir / name).write_text(json.dumps(result, indent=2) + "\n")
+    runs = results.runs
+    if cpu := report_cpu.cpu_bound(runs):
+        print(report_cpu.table(cpu, results.peers))
+    if results.io:
+        print(report_io.table(runs, results.io), report_io.ratios(runs, results.io), sep="\n\n")
+    if results.scale:
+        print(report_scale.table(runs, results.scale, machine_info["cores"]))
+    if docs:
+        render_docs(results, machine_info)
+
+
+def render_docs(results: Results, machine_info: dict[str, object]) -> None:
+    runs, io, scale = results.runs, results.io, results.scale
+    cpu = report_cpu.cpu_bound(runs)
+    report_cpu.chart(cpu, ROOT / "docs" / "benchmarks.png")
+    about = ", ".join(f"{k}: {v}" for k, v in machine_info.items())
+    sections = [
+        f"{report_cpu.table(cpu, results.peers)}\n\n{report_cpu.peers_note(results.peers)}\n\n"
+        f"![throughput](benchmarks.png)\n\n### Targets\n\n{report_cpu.targets(cpu, results.peers)}"
+    ]
+    if io:
+        report_io.chart(runs, io, ROOT / "docs" / IO_CHART)
+        sections.append(report_io.section(runs, io, IO_CHART))
+    if scale:
+        report_scale.chart(runs, scale, ROOT / "docs" / SCALE_CHART)
+        sections.append(report_scale.section(runs, scale, machine_info["cores"], SCALE_CHART))
+    generated = f"{START}\n" + "\n\n".join(sections) + f"\n\nMachine: {about}.\n{END}"
+    text = DOCS.read_text()
+    DOCS.write_text(
+        re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: generated, text, flags=re.DOTALL)
+    )
+
+
+if __name__ == "__main__":
+    # Re-render docs/benchmarks.md from bench/results/latest.json.
+    latest = json.loads((ROOT / "bench" / "results" / "latest.json").read_text())
+    render_docs(
+        Results(
+            runs=[Run(**r) for r in latest["runs"]],
+            io=latest.get("io"),
+            peers=latest.get("peers"),
+            scale=latest.get("scale_out"),
+        ),
+        latest["machine"],
+    )

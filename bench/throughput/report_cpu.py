@@ -1,0 +1,114 @@
+"""The CPU-bound table, peers included, its targets and its chart in docs/benchmarks.md."""
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+
+from bench.throughput.measure import PeerInfo, Run, shown
+from bench.throughput.peers import NAMES as PEER_NAMES
+from bench.throughput.rounds import per_round, verdict
+
+HALF_LOAD = "order-service-alo-half-load"
+
+
+def cpu_bound(runs: list[Run]) -> list[Run]:
+    return [r for r in runs if not r.name.startswith(("io-", "scale-out-"))]
+
+
+def service_in_same_guarantee(name: str) -> str:
+    return (
+        "order-service-eos"
+        if name.endswith("-eos") or name == "kafka-java-txn-copier"
+        else "order-service-alo"
+    )
+
+
+def vs_service(run: Run, by: dict[str, Run]) -> str:
+    """order-service's throughput in the same guarantee divided by this run's."""
+    service = by.get(service_in_same_guarantee(run.name))
+    if run.name.startswith(HALF_LOAD) or service is None:
+        return "n/a"
+    return f"{service.throughput_rps / run.throughput_rps:.2f} x"
+
+
+def table(runs: list[Run], peers: PeerInfo | None) -> str:
+    by = {r.name: r for r in runs}
+    lines = [
+        "| contender | records | throughput (rec/s) | latency p50 (ms) | latency p99 (ms) | peak RSS (MB) "
+        "| order-service ÷ this, same guarantee | rec/s in each round |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in runs:
+        d = run.as_dict()
+        values = [shown(d[k]) for k in ("throughput_rps", "latency_p50_ms", "latency_p99_ms", "peak_rss_mb")]
+        lines.append(
+            f"| {run.name} | {run.records:,} | "
+            + " | ".join(values)
+            + f" | {vs_service(run, by)} | "
+            + (", ".join(shown(r) for r in run.rounds) if run.rounds else "one run")
+            + " |"
+        )
+    for name, why in (peers or {"not_run": {}})["not_run"].items():
+        lines.append(f"| {name} | not run: {why} |" + " |" * 6)
+    return "\n".join(lines)
+
+
+def peers_note(peers: PeerInfo | None) -> str:
+    """Which versions of the peer frameworks ran, and where."""
+    if not peers or not peers["versions"]:
+        return ""
+    venvs = "; ".join(
+        f"{venv}: " + ", ".join(f"{name} {version}" for name, version in packages.items())
+        for venv, packages in peers["versions"].items()
+    )
+    return (
+        "The peer frameworks (orange in the chart) do order-service's work "
+        "(bench/throughput/contenders/order_work.py), "
+        f"each in a venv of its own under .cache/bench-venvs (bench/throughput/peers.py). {venvs}."
+    )
+
+
+def targets(runs: list[Run], peers: PeerInfo | None) -> str:
+    by = {r.name: r for r in runs}
+    not_run = (peers or {"not_run": {}})["not_run"]
+
+    def ratio(a: str, b: str, want: float) -> str:
+        if b in not_run or b not in by:
+            return f"{b} not run: {not_run.get(b, 'not in these results')}"
+        return verdict(per_round(by[a], by[b]), want)
+
+    half = by[HALF_LOAD]
+    peak = max(r.peak_rss_mb or 0 for r in runs if r.name.startswith("order-service"))
+    pairs = [
+        ("order-service-alo", "seed-naive", 10),
+        ("order-service-alo", "faststream-plain", 10),
+        ("order-service-alo", "aiokafka-batch-copier", 0.6),
+        ("order-service-eos", "order-service-alo", 0.8),
+        *((service_in_same_guarantee(peer), peer, 1.0) for peer in PEER_NAMES),
+    ]
+    rows = [(f"{a} ≥ {want:g} x {b}", ratio(a, b, want)) for a, b, want in pairs]
+    repeats = sorted(r.latency_p99_ms or 0.0 for r in runs if r.name.startswith(f"{HALF_LOAD}-"))
+    spread = f", median of {len(repeats)}: " + ", ".join(f"{p:.0f}" for p in repeats) if repeats else ""
+    rows += [
+        (
+            "p99 at half load ≤ 50 ms (at-least-once)",
+            f"{half.latency_p99_ms:.0f} ms (p50 {half.latency_p50_ms:.0f} ms{spread}) — "
+            f"{'met' if (half.latency_p99_ms or 1e9) <= 50 else 'not met'}",
+        ),
+        ("peak RSS of the service ≤ 200 MB", f"{peak:.0f} MB — {'met' if peak <= 200 else 'not met'}"),
+    ]
+    return "| target | result |\n|---|---|\n" + "\n".join(f"| {t} | {r} |" for t, r in rows)
+
+
+def chart(runs: list[Run], path: Path) -> None:
+    shown = [r for r in runs if not r.name.startswith(HALF_LOAD)]
+    colors = ["#dd8452" if r.name in PEER_NAMES else "#4c72b0" for r in shown]
+    fig, ax = plt.subplots(figsize=(9, 5))
+    bars = ax.barh([r.name for r in shown], [r.throughput_rps for r in shown], color=colors)
+    ax.bar_label(bars, labels=[f"{r.throughput_rps:,.0f}" for r in shown], padding=3, fontsize=8)
+    ax.set_xlabel("records per second (higher is better); orange: peer frameworks")
+    ax.set_title("Consume → process → produce throughput, same machine, same broker")
+    ax.invert_yaxis()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
