@@ -20,18 +20,16 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from kafka_delivery.engine.backoff import PartitionBackoff
 from kafka_delivery.engine.commits import Committer
-from kafka_delivery.engine.context import EngineContext
 from kafka_delivery.engine.failures import Failures
-from kafka_delivery.engine.guarantee import Guarantee
+from kafka_delivery.engine.guarantee import EngineContext, Guarantee
 from kafka_delivery.engine.lanes import PartitionLane
 from kafka_delivery.engine.partitions import Partitions
 from kafka_delivery.engine.publishing import Publisher
-from kafka_delivery.engine.rebalance import RebalanceCallbacks
-from kafka_delivery.engine.running import Runner
+from kafka_delivery.engine.scheduler import Runner
 from kafka_delivery.engine.settings import EngineSettings
 from kafka_delivery.handlers.retry import DelayGate
 from kafka_delivery.logs import current_record
@@ -52,7 +50,7 @@ def _no_consumer() -> AIOKafkaConsumer | None:
 
 class DeliveryEngine:
     """Fetched records in, outputs and commits out; see the module docstring. A facade: it admits
-    records and wires the helpers that run (running.py, scheduler.py), publish (publishing.py),
+    records and wires the helpers that run (scheduler.py), publish (publishing.py),
     commit (commits.py) and recover (failures.py) them, over its partitions (partitions.py)."""
 
     def __init__(
@@ -167,9 +165,6 @@ class DeliveryEngine:
             self._committing = asyncio.create_task(self._committer.run())
 
     # --- rebalances and shutdown --------------------------------------------------------------
-
-    def rebalance_listener(self) -> ConsumerRebalanceListener:
-        return RebalanceCallbacks(on_assigned=self.assigned, on_revoked=self.revoked)
 
     async def assigned(self, partitions: set[TopicPartition]) -> None:
         await self.guarantee.assigned(partitions)

@@ -1,15 +1,21 @@
 """What a guarantee is to the engine (`Guarantee`), and what the engine is to a guarantee
-(`GuaranteeContext`): the only operations a guarantee may ask of the engine that runs it."""
+(`GuaranteeContext`, implemented by `EngineContext`): the only operations a guarantee may ask of
+the engine that runs it."""
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from kafka_delivery.engine.lanes import PartitionLane
 from kafka_delivery.operations.metrics import PipelineMetrics
 from kafka_delivery.types import OutgoingRecord
+
+if TYPE_CHECKING:  # they take a Guarantee themselves
+    from kafka_delivery.engine.failures import Failures
+    from kafka_delivery.engine.partitions import Partitions
+    from kafka_delivery.engine.publishing import Publisher
 
 
 class GuaranteeContext(Protocol):
@@ -104,3 +110,30 @@ class Guarantee(Protocol):
     def transactional_ids(self) -> list[str]: ...
 
     async def close(self) -> None: ...
+
+
+class EngineContext:
+    """The engine's side of `GuaranteeContext`: each operation a guarantee may ask for, taken from
+    the helper that does it. The guarantee gets this, never the engine."""
+
+    def __init__(
+        self,
+        partitions: "Partitions",
+        failures: "Failures",
+        publisher: "Publisher",
+        *,
+        metrics: PipelineMetrics,
+        backoff_ms: int,
+    ) -> None:
+        self.metrics = metrics
+        self.backoff_ms = backoff_ms
+        self.consumer = partitions.consumer
+        self.lane = partitions.lane
+        self.current = partitions.current
+        self.owns = partitions.owns
+        self.fail = failures.fail
+        self.commit_done = partitions.commit_done
+        self.note_committed = partitions.note_committed
+        self.publish_now = publisher.publish
+        self.rewind = partitions.rewind
+        self.back_off = partitions.back_off

@@ -11,29 +11,35 @@ from kafka_delivery.operations.metrics import PipelineMetrics
 logger = logging.getLogger(__name__)
 
 
+Rebalance = Callable[[set[TopicPartition]], Awaitable[None]]
+
+
 class GroupMembership(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Tracks whether the consumer is a member of its group, around the pipeline's own listener;
-    `baseline` reads the offsets of new partitions (for the lag metric)."""
+    """The one rebalance listener of a subscription: tracks whether the consumer is a member of its
+    group, and hands both events to the pipeline (`on_assigned`, `on_revoked`: the engine's own
+    methods); `baseline` reads the offsets of new partitions (for the lag metric)."""
 
     def __init__(
         self,
         metrics: PipelineMetrics,
         group: str,
         *,
-        inner: ConsumerRebalanceListener | None = None,
-        baseline: Callable[[set[TopicPartition]], Awaitable[None]] | None = None,
+        on_assigned: Rebalance | None = None,
+        on_revoked: Rebalance | None = None,
+        baseline: Rebalance | None = None,
     ) -> None:
         self._metrics = metrics
         self._group = self.group = group
-        self._inner = inner
+        self._on_assigned = on_assigned
+        self._on_revoked = on_revoked
         self.baseline = baseline
         self.joined = False
         self.assigned: frozenset[TopicPartition] = frozenset()
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         self.assigned = self.assigned - revoked
-        if self._inner is not None:
-            await self._inner.on_partitions_revoked(revoked)
+        if self._on_revoked is not None:
+            await self._on_revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         # Called after every successful join, also with an empty assignment.
@@ -41,8 +47,8 @@ class GroupMembership(ConsumerRebalanceListener):  # type: ignore[misc]
         self.assigned = frozenset(assigned)
         self._metrics.rebalances.inc()
         self._metrics.assigned.labels(self._group).set(len(assigned))
-        if self._inner is not None:
-            await self._inner.on_partitions_assigned(assigned)
+        if self._on_assigned is not None:
+            await self._on_assigned(assigned)
         if self.baseline is not None:
             try:
                 await self.baseline(assigned)

@@ -114,7 +114,8 @@ def _subscription(
     membership = GroupMembership(
         metrics,
         group,
-        inner=pipeline.rebalance_listener(),
+        on_assigned=pipeline.assigned,
+        on_revoked=pipeline.revoked,
         baseline=functools.partial(metrics.baseline, group),
     )
     subscriber = subscribe(

@@ -520,14 +520,13 @@ async def test_a_failed_commit_at_shutdown_leaves_nothing_visible_and_no_produce
     assert all(p.stopped for p in rig.kafka.producers)
 
 
-async def test_the_rebalance_listener_opens_and_closes_the_producers(engines: Engines) -> None:
+async def test_a_rebalance_opens_and_closes_the_producers(engines: Engines) -> None:
     rig = await engines.exactly_once(assign=[])
-    listener = rig.engine.rebalance_listener()
     rig.consumer.assigned.update({TP0, TP1})
 
-    await listener.on_partitions_assigned({TP0, TP1})
+    await rig.engine.assigned({TP0, TP1})
     assert sorted(rig.engine.transactional_ids()) == [txn(TP0), txn(TP1)]
 
-    await listener.on_partitions_revoked({TP0, TP1})
+    await rig.engine.revoked({TP0, TP1})
     assert rig.engine.transactional_ids() == []
     assert all(p.stopped for p in rig.kafka.producers)

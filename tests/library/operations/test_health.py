@@ -4,7 +4,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from aiokafka import ConsumerRebalanceListener, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError, TopicAuthorizationFailedError
 from prometheus_client import CollectorRegistry
 
@@ -199,26 +199,28 @@ async def test_results_are_cached_for_a_moment() -> None:
     assert not (await check.check()).ready
 
 
-class Recording(ConsumerRebalanceListener):  # type: ignore[misc]
+class Recording:
+    """A pipeline's two rebalance methods, recording their calls."""
+
     def __init__(self) -> None:
         self.calls: list[tuple[str, set[TopicPartition]]] = []
 
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+    async def revoked(self, revoked: set[TopicPartition]) -> None:
         self.calls.append(("revoked", revoked))
 
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+    async def assigned(self, assigned: set[TopicPartition]) -> None:
         self.calls.append(("assigned", assigned))
 
 
-async def test_group_membership_tracks_the_assignment_and_chains_the_pipeline_listener() -> None:
+async def test_group_membership_tracks_the_assignment_and_hands_both_events_to_the_pipeline() -> None:
     registry = CollectorRegistry()
-    inner = Recording()
+    pipeline = Recording()
     baselines: list[set[TopicPartition]] = []
 
     async def baseline(partitions: set[TopicPartition]) -> None:
         baselines.append(partitions)
 
-    m = membership(registry, inner=inner, baseline=baseline)
+    m = membership(registry, on_assigned=pipeline.assigned, on_revoked=pipeline.revoked, baseline=baseline)
     assert not m.joined
 
     await m.on_partitions_assigned({TP0, TP1})
@@ -230,7 +232,7 @@ async def test_group_membership_tracks_the_assignment_and_chains_the_pipeline_li
 
     await m.on_partitions_revoked({TP1})
     assert m.assigned == {TP0}
-    assert inner.calls == [("assigned", {TP0, TP1}), ("revoked", {TP1})]
+    assert pipeline.calls == [("assigned", {TP0, TP1}), ("revoked", {TP1})]
 
     await m.on_partitions_assigned({TP0})
     assert sample(registry, "t_assigned_partitions", group=GROUP) == 1
