@@ -74,7 +74,7 @@ class DeliveryEngine:
         self._failures = Failures(guarantee, self._partitions)
         self._committer = Committer(guarantee, self._partitions, interval_ms=settings.commit_interval_ms)
         self._publisher = Publisher(
-            guarantee, self._partitions, self._failures, metrics=metrics, acked=self._committer.wake
+            guarantee, self._partitions, self._failures, metrics, self._committer.wake
         )
         self._runner = Runner(
             handle, self._publisher, max_in_flight=settings.max_in_flight, eager=settings.eager

@@ -4,6 +4,7 @@ acknowledgement says (a refused output stops its partition when the guarantee as
 import asyncio
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from kafka_delivery.engine.failures import Failures
@@ -13,26 +14,18 @@ from kafka_delivery.engine.partitions import Partitions
 from kafka_delivery.operations.metrics import PipelineMetrics
 
 
+@dataclass(frozen=True, slots=True)
 class Publisher:
-    def __init__(
-        self,
-        guarantee: Guarantee,
-        partitions: Partitions,
-        failures: Failures,
-        *,
-        metrics: PipelineMetrics,
-        acked: Callable[[], None],
-    ) -> None:
-        self._guarantee = guarantee
-        self._partitions = partitions
-        self._failures = failures
-        self._metrics = metrics
-        # Called at every acknowledgement: the committer's wake-up.
-        self._on_ack = acked
+    guarantee: Guarantee
+    partitions: Partitions
+    failures: Failures
+    metrics: PipelineMetrics
+    on_ack: Callable[[], None]
+    """Called at every acknowledgement: the committer's wake-up."""
 
     def publish(self, lane: PartitionLane) -> None:
         """Publish the processed head of the lane, and every processed record after it, in order."""
-        if lane.failing or lane.lock.locked() or not self._partitions.owns(lane):
+        if lane.failing or lane.lock.locked() or not self.partitions.owns(lane):
             # Failing: the recovery fetches it again. Locked: a transaction commits; its end
             # publishes what finished meanwhile. Revoked: nothing of it is published any more.
             return
@@ -42,10 +35,10 @@ class Publisher:
             try:
                 if pending.error is not None:
                     raise pending.error
-                acks = self._guarantee.publish(lane, pending.outputs)
+                acks = self.guarantee.publish(lane, pending.outputs)
             except Exception as exc:  # noqa: BLE001 - the partition backs off and retries it
-                self._metrics.publish_failures.inc()
-                self._failures.fail_soon(
+                self.metrics.publish_failures.inc()
+                self.failures.fail_soon(
                     lane, pending.offset, exc, "could not hand record %s@%s to the producer"
                 )
                 return
@@ -57,9 +50,9 @@ class Publisher:
 
     def _acked(self, lane: PartitionLane, ack: "asyncio.Future[Any]") -> None:
         error = ack_error(ack)  # read here: the acks of dropped records are never awaited
-        if error is not None and self._guarantee.stops_at_refused_output and not lane.failing:
+        if error is not None and self.guarantee.stops_at_refused_output and not lane.failing:
             self._refused(lane, ack, error)
-        self._on_ack()
+        self.on_ack()
 
     def _refused(self, lane: PartitionLane, ack: "asyncio.Future[Any]", error: BaseException) -> None:
         """Stop `lane` at its first record that `ack` was for, before it publishes anything more; it
@@ -67,5 +60,5 @@ class Publisher:
         pending = next((s for s in lane.unacked if ack in s.acks and not s.dropped), None)
         if pending is None:
             return  # committed or dropped meanwhile
-        self._metrics.publish_failures.inc()
-        self._failures.fail_soon(lane, pending.offset, error, "output of %s@%s was not acknowledged")
+        self.metrics.publish_failures.inc()
+        self.failures.fail_soon(lane, pending.offset, error, "output of %s@%s was not acknowledged")

@@ -2,15 +2,8 @@
 
 from aiokafka.admin import AIOKafkaAdminClient
 
+from kafka_delivery import operations
 from kafka_delivery.errors import MissingTopicsError, TopicConfigError
-from kafka_delivery.operations import (
-    ENVELOPE_HEADROOM_BYTES,
-    MAX_MESSAGE_BYTES,
-    TopicSpec,
-    ensure_topics,
-    max_message_bytes,
-    too_small,
-)
 from order_service.adapters.connection import client_kwargs
 from order_service.errors import ConfigurationError
 from order_service.settings import KafkaSettings, Settings, TopicSettings
@@ -18,16 +11,19 @@ from order_service.settings import KafkaSettings, Settings, TopicSettings
 
 def topic_specs(
     topics: TopicSettings, *, retry_topic: bool, carrier_bytes: int | None = None
-) -> list[TopicSpec]:
+) -> list[operations.TopicSpec]:
     """Input and output, then the topics that carry whole input records (DLQ, retry)."""
     carriers = [topics.dead_letter, *([topics.retry] if retry_topic else [])]
-    config = {MAX_MESSAGE_BYTES: str(carrier_bytes)} if carrier_bytes else {}
+    config = {operations.MAX_MESSAGE_BYTES: str(carrier_bytes)} if carrier_bytes else {}
     return [
         *(
-            TopicSpec(name, topics.partitions, topics.replication_factor)
+            operations.TopicSpec(name, topics.partitions, topics.replication_factor)
             for name in (topics.input, topics.output)
         ),
-        *(TopicSpec(name, topics.partitions, topics.replication_factor, config) for name in carriers),
+        *(
+            operations.TopicSpec(name, topics.partitions, topics.replication_factor, config)
+            for name in carriers
+        ),
     ]
 
 
@@ -43,11 +39,13 @@ async def provision(
     await admin.start()
     try:
         sources = topic_specs(topics, retry_topic=retry_topic)[:2]
-        created = await ensure_topics(admin, sources, create=topics.create)
-        needed = (await max_message_bytes(admin, [topics.input]))[topics.input] + ENVELOPE_HEADROOM_BYTES
+        created = await operations.ensure_topics(admin, sources, create=topics.create)
+        input_limit = (await operations.max_message_bytes(admin, [topics.input]))[topics.input]
+        needed = input_limit + operations.ENVELOPE_HEADROOM_BYTES
         carriers = topic_specs(topics, retry_topic=retry_topic, carrier_bytes=needed)[2:]
-        created += await ensure_topics(admin, carriers, create=topics.create)
-        if problems := too_small(await max_message_bytes(admin, [s.name for s in carriers]), needed):
+        created += await operations.ensure_topics(admin, carriers, create=topics.create)
+        limits = await operations.max_message_bytes(admin, [s.name for s in carriers])
+        if problems := operations.too_small(limits, needed):
             raise ConfigurationError("; ".join(problems))
         return created, needed
     except MissingTopicsError as exc:

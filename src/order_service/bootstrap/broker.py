@@ -24,6 +24,16 @@ from order_service.domain.events import OrderCreated, OrderProcessed
 from order_service.orders import OrderHandler, order_handler
 from order_service.settings import ConsumerSettings, Settings, TopicSettings
 
+CLIENT_OPTIONS = {
+    "batch_timeout_ms",
+    "fetch_min_bytes",
+    "fetch_max_wait_ms",
+    "auto_offset_reset",
+    "session_timeout_ms",
+    "heartbeat_interval_ms",
+    "max_poll_interval_ms",
+}
+
 
 @dataclass(frozen=True)
 class Subscription:
@@ -144,13 +154,8 @@ def subscribe(
         group_instance_id=consumer.instance_id(topic),
         batch=True,
         max_records=consumer.max_batch_records,
-        batch_timeout_ms=consumer.batch_timeout_ms,
-        fetch_min_bytes=consumer.fetch_min_bytes,
-        fetch_max_wait_ms=consumer.fetch_max_wait_ms,
-        auto_offset_reset=consumer.auto_offset_reset,
-        session_timeout_ms=consumer.session_timeout_ms,
-        heartbeat_interval_ms=consumer.heartbeat_interval_ms,
-        max_poll_interval_ms=consumer.max_poll_interval_ms,
+        # Settings named as FastStream and aiokafka name them, passed on as they are.
+        **consumer.model_dump(include=CLIENT_OPTIONS),
         # Outputs of the exactly-once mode, and of transactional upstreams, count once committed.
         isolation_level="read_committed",
         ack_policy=AckPolicy.MANUAL,
@@ -163,10 +168,10 @@ def subscribe(
     # The payload annotation documents the channel (AsyncAPI). The broker does not apply types:
     # the raw decoder hands over the fetched records as they are, and the pipeline decodes them
     # one by one so that a bad record fails alone.
-    @subscriber
     async def on_orders_created(orders: list[OrderCreated]) -> None:
         await process(orders)
 
+    subscriber(on_orders_created)
     return subscriber
 
 
