@@ -21,9 +21,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from tests.conftest import kafka_image
 from tests.e2e.conftest import DOCKER, ROOT, docker
 from tests.e2e.test_compose import compose_command
-from tests.support.http import scrape, total
 from tests.support.kafka import hosts, produce, unique, wait_all_committed
 from tests.support.orders import valid_orders
+from tests.support.service import scrape, total
 from tests.support.waiting import eventually
 
 SERVICES = ("order-service-1", "order-service-2")

@@ -16,8 +16,8 @@ from order_service.cli.samples import encode, sample_order
 from tests.integration.test_exactly_once import wait_progress
 from tests.support.kafka import produce, read_all, wait_all_committed
 from tests.support.orders import Record
+from tests.support.processors import fails_first
 from tests.support.service import ServiceProcess, ServiceTopics
-from tests.support.slow_processor import fails_first
 
 Service = Callable[..., ServiceProcess]
 ORDERS, KEYS = 20_000, 500
@@ -26,7 +26,7 @@ GUARANTEES = {
     "exactly_once": {"delivery__guarantee": "exactly_once"},
 }
 SETTINGS = {
-    "processing__processor": "tests.support.slow_processor:process",
+    "processing__processor": "tests.support.processors:slow",
     "processing__ordering": "key",
     "consumer__session_timeout_ms": "6000",
     "consumer__heartbeat_interval_ms": "1000",

@@ -12,10 +12,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from order_service.bootstrap import create_app
 from order_service.cli.samples import malformed_corpus
 from order_service.settings import load_settings
-from tests.support.http import scrape, total
 from tests.support.kafka import produce, read_all
 from tests.support.orders import Record, valid_orders
-from tests.support.service import ServiceProcess, ServiceTopics
+from tests.support.service import ServiceProcess, ServiceTopics, scrape, total
 from tests.support.waiting import eventually
 
 Service = Callable[..., ServiceProcess]

@@ -7,7 +7,6 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from tests.support.http import health, scrape, total
 from tests.support.kafka import (
     committed_and_end_offsets,
     create_topics,
@@ -18,7 +17,7 @@ from tests.support.kafka import (
     wait_all_committed,
 )
 from tests.support.orders import order_ids, valid_orders
-from tests.support.service import ServiceProcess, ServiceTopics
+from tests.support.service import ServiceProcess, ServiceTopics, health, scrape, total
 from tests.support.waiting import eventually
 
 Service = Callable[..., ServiceProcess]

@@ -20,7 +20,7 @@ from tests.support.service import ServiceProcess, ServiceTopics
 from tests.support.waiting import eventually
 
 Service = Callable[..., ServiceProcess]
-FLAKY = {"processing__processor": "tests.support.flaky:process", "retry__backoff_ms": "50"}
+FLAKY = {"processing__processor": "tests.support.processors:flaky", "retry__backoff_ms": "50"}
 
 
 def order(order_id: str) -> Record:

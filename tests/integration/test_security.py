@@ -12,20 +12,16 @@ from typing import Any
 
 import pytest
 
-from tests.support.http import health, scrape, total
-from tests.support.orders import Record, order_ids, valid_orders
-from tests.support.secure import (
-    GROUP_PREFIX,
-    TOPIC_PREFIXES,
-    SecureBroker,
-    committed_and_end,
+from tests.support.kafka import (
+    committed_and_end_offsets,
     create_topics,
-    forward,
     produce,
     read_all,
     wait_all_committed,
 )
-from tests.support.service import ServiceProcess, ServiceTopics
+from tests.support.orders import Record, order_ids, valid_orders
+from tests.support.secure import GROUP_PREFIX, TOPIC_PREFIXES, SecureBroker, forward
+from tests.support.service import ServiceProcess, ServiceTopics, health, scrape, total
 from tests.support.waiting import eventually
 
 CLI = str(Path(sys.executable).with_name("order-service"))
@@ -207,7 +203,7 @@ async def test_a_revoked_dead_letter_acl_blocks_its_partition_until_granted_back
         elsewhere = {r.key.decode() for r in records if r.key in later_keys and r.partition not in blocked}
         processed = await read_all(admin, topics.output, expected=60 + len(elsewhere))
         assert set(order_ids(processed)) >= elsewhere
-        committed, _ = await committed_and_end(admin, topics.input, topics.group)
+        committed, _ = await committed_and_end_offsets(admin, topics.input, topics.group)
         for p, offset in first_bad.items():
             assert (committed[p] or 0) <= offset
 

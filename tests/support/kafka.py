@@ -1,7 +1,7 @@
 """Small real-Kafka helpers for tests: topics, producing, reading everything, offsets."""
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -17,9 +17,18 @@ from tests.support.waiting import eventually
 CALL_TIMEOUT_S = 30.0  # a cluster that stops answering fails the test in one line, not at pytest's timeout
 
 
+# A cluster as the helpers take it: a bootstrap list, or the client settings of a secured one.
+Cluster = str | Mapping[str, Any]
+
+
 def hosts(bootstrap: str) -> list[str]:
     """aiokafka takes a string as one host: a comma-separated bootstrap list must be split."""
     return [h.strip() for h in bootstrap.split(",") if h.strip()]
+
+
+def client_args(cluster: Cluster) -> dict[str, Any]:
+    """aiokafka's client arguments for `cluster`."""
+    return {"bootstrap_servers": hosts(cluster)} if isinstance(cluster, str) else dict(cluster)
 
 
 def unique(prefix: str) -> str:
@@ -27,13 +36,21 @@ def unique(prefix: str) -> str:
 
 
 async def create_topics(
-    bootstrap: str, names: Sequence[str], *, partitions: int, replication_factor: int = 1
+    bootstrap: Cluster,
+    names: Sequence[str],
+    *,
+    partitions: int,
+    replication_factor: int = 1,
+    configs: Mapping[str, str] | None = None,
 ) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=hosts(bootstrap))
+    admin = AIOKafkaAdminClient(**client_args(bootstrap))
     await admin.start()
     try:
         response = await admin.create_topics(
-            [NewTopic(name, partitions, replication_factor) for name in names]
+            [
+                NewTopic(name, partitions, replication_factor, topic_configs=dict(configs or {}))
+                for name in names
+            ]
         )
         errors = [(name, for_code(code).__name__) for name, code, *_ in response.topic_errors if code]
         assert not errors, f"could not create topics: {errors}"
@@ -47,8 +64,8 @@ async def create_topics(
         await admin.close()
 
 
-async def delete_topics(bootstrap: str, names: Iterable[str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=hosts(bootstrap))
+async def delete_topics(bootstrap: Cluster, names: Iterable[str]) -> None:
+    admin = AIOKafkaAdminClient(**client_args(bootstrap))
     await admin.start()
     try:
         await admin.delete_topics(list(names))
@@ -56,8 +73,8 @@ async def delete_topics(bootstrap: str, names: Iterable[str]) -> None:
         await admin.close()
 
 
-async def topic_exists(bootstrap: str, name: str) -> bool:
-    admin = AIOKafkaAdminClient(bootstrap_servers=hosts(bootstrap))
+async def topic_exists(bootstrap: Cluster, name: str) -> bool:
+    admin = AIOKafkaAdminClient(**client_args(bootstrap))
     await admin.start()
     try:
         return name in await admin.list_topics()
@@ -66,14 +83,14 @@ async def topic_exists(bootstrap: str, name: str) -> bool:
 
 
 async def produce(
-    bootstrap: str,
+    bootstrap: Cluster,
     topic: str,
     records: Sequence[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]],
     **options: Any,
 ) -> None:
     """Send (key, value, headers) records with an idempotent, acks=all producer and wait for every ack."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=hosts(bootstrap), acks="all", enable_idempotence=True, linger_ms=5, **options
+        **client_args(bootstrap), acks="all", enable_idempotence=True, linger_ms=5, **options
     )
     await producer.start()
     try:
@@ -84,13 +101,13 @@ async def produce(
         await producer.stop()
 
 
-async def produce_paced(bootstrap: str, topic: str, records: Sequence[Any], *, chunk: int = 500) -> None:
+async def produce_paced(bootstrap: Cluster, topic: str, records: Sequence[Any], *, chunk: int = 500) -> None:
     """Produce in acked chunks, a new producer each, so that input keeps arriving for a while."""
     for start in range(0, len(records), chunk):
         await produce(bootstrap, topic, records[start : start + chunk])
 
 
-async def read_all(bootstrap: str, topic: str, *, expected: int, timeout: float = 60.0) -> list[Any]:
+async def read_all(bootstrap: Cluster, topic: str, *, expected: int, timeout: float = 60.0) -> list[Any]:
     """Read a topic from the beginning until at least `expected` records arrived (read_committed)."""
     # The service creates its output topics at start; subscribing before that fails the consumer.
     await eventually(
@@ -98,7 +115,7 @@ async def read_all(bootstrap: str, topic: str, *, expected: int, timeout: float 
     )
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=hosts(bootstrap),
+        **client_args(bootstrap),
         group_id=None,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -130,9 +147,9 @@ async def read_all(bootstrap: str, topic: str, *, expected: int, timeout: float 
     return records
 
 
-async def record_count(bootstrap: str, topic: str) -> int:
+async def record_count(bootstrap: Cluster, topic: str) -> int:
     """Records on a topic, from its end offsets (exact for non-transactional topics); 0 if missing."""
-    consumer = kafka_io.reading_consumer(bootstrap_servers=hosts(bootstrap))
+    consumer = kafka_io.reading_consumer(**client_args(bootstrap))
     until = deadline(CALL_TIMEOUT_S)
     await connect(consumer, until)
     async with closing(consumer), bounded(f"reading the end offsets of {topic}", until):
@@ -142,7 +159,7 @@ async def record_count(bootstrap: str, topic: str) -> int:
             return 0
 
 
-async def wait_all_committed(bootstrap: str, topic: str, group_id: str, *, timeout: float = 60) -> None:
+async def wait_all_committed(bootstrap: Cluster, topic: str, group_id: str, *, timeout: float = 60) -> None:
     """Until the group's committed offsets on `topic` equal its end offsets."""
     await eventually(
         lambda: committed_and_end_offsets(bootstrap, topic, group_id),
@@ -153,9 +170,9 @@ async def wait_all_committed(bootstrap: str, topic: str, group_id: str, *, timeo
 
 
 async def committed_and_end_offsets(
-    bootstrap: str, topic: str, group_id: str
+    bootstrap: Cluster, topic: str, group_id: str
 ) -> tuple[dict[int, int | None], dict[int, int]]:
-    consumer = kafka_io.reading_consumer(bootstrap_servers=hosts(bootstrap), group_id=group_id)
+    consumer = kafka_io.reading_consumer(**client_args(bootstrap), group_id=group_id)
     until = deadline(CALL_TIMEOUT_S)
     await connect(consumer, until)
     async with closing(consumer), bounded(f"reading the offsets of {topic}", until):

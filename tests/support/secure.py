@@ -1,24 +1,17 @@
-"""The secured broker of `scripts/kafka up --secure` for tests: its client settings, ACL grants,
-and admin-side helpers (topics, producing, reading, offsets) over TLS."""
+"""The secured broker of `scripts/kafka up --secure` for tests: its client settings, ACL grants and
+a TCP forwarder. Topics, producing, reading and offsets go through tests/support/kafka.py with
+the admin's client settings."""
 
 import asyncio
 import contextlib
 import os
 import subprocess
-from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import for_code
-from bench.kafka import offsets
-
-from kafka_delivery.tools import reading as kafka_io
 from order_service.adapters.connection import client_kwargs
 from order_service.settings import KafkaSettings
-from tests.support.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "kafka"
@@ -98,80 +91,6 @@ class SecureBroker:
             str(self.run_dir / "admin-scram.properties"), f"--{action}", *extra,
             "--allow-principal", "User:order-service", *args,
         )  # fmt: skip
-
-
-@contextlib.asynccontextmanager
-async def admin_client(kwargs: dict[str, Any]) -> AsyncIterator[AIOKafkaAdminClient]:
-    admin = AIOKafkaAdminClient(**kwargs)
-    await admin.start()
-    try:
-        yield admin
-    finally:
-        await admin.close()
-
-
-async def create_topics(
-    kwargs: dict[str, Any], names: Sequence[str], *, partitions: int, configs: dict[str, str] | None = None
-) -> None:
-    async with admin_client(kwargs) as admin:
-        response = await admin.create_topics(
-            [NewTopic(n, partitions, 1, topic_configs=configs or {}) for n in names]
-        )
-        errors = [(n, for_code(code).__name__) for n, code, *_ in response.topic_errors if code]
-        assert not errors, f"could not create topics: {errors}"
-        await eventually(admin.list_topics, until=lambda have: set(names) <= set(have), what="topics")
-
-
-async def produce(kwargs: dict[str, Any], topic: str, records: Sequence[Any]) -> None:
-    producer = AIOKafkaProducer(**kwargs, acks="all", enable_idempotence=True, linger_ms=5)
-    await producer.start()
-    try:
-        futures = [await producer.send(topic, value=v, key=k, headers=h) for k, v, h in records]
-        await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
-
-
-async def read_all(kwargs: dict[str, Any], topic: str, *, expected: int, timeout: float = 90) -> list[Any]:
-    """Everything on `topic` (read_committed) once at least `expected` records arrived."""
-    consumer = kafka_io.reading_consumer(**kwargs)
-    consumer.subscribe([topic])
-    await consumer.start()
-    records: list[Any] = []
-    try:
-
-        async def fetch() -> int:
-            for batch in (await consumer.getmany(timeout_ms=500, max_records=10_000)).values():
-                records.extend(batch)
-            return len(records)
-
-        await eventually(fetch, until=lambda n: n >= expected, timeout=timeout, interval=0, what=topic)
-        while batches := await consumer.getmany(timeout_ms=1000):
-            for batch in batches.values():
-                records.extend(batch)
-    finally:
-        await consumer.stop()
-    return records
-
-
-async def committed_and_end(
-    kwargs: dict[str, Any], topic: str, group: str
-) -> tuple[dict[int, int | None], dict[int, int]]:
-    consumer = kafka_io.reading_consumer(group_id=group, **kwargs)
-    await consumer.start()
-    try:
-        return await offsets.committed_and_end(consumer, topic)
-    finally:
-        await consumer.stop()
-
-
-async def wait_all_committed(kwargs: dict[str, Any], topic: str, group: str, timeout: float = 90) -> None:
-    await eventually(
-        lambda: committed_and_end(kwargs, topic, group),
-        until=lambda ce: ce[0] == ce[1],
-        timeout=timeout,
-        what=f"committed == end on {topic}",
-    )
 
 
 async def forward(listen: tuple[str, int], target: tuple[str, int]) -> asyncio.Server:

@@ -8,10 +8,9 @@ from collections.abc import AsyncIterator
 import pytest
 from bench.kafka.cluster import LocalCluster
 
-from tests.support.http import health
 from tests.support.kafka import create_topics, produce, read_all, record_count, wait_all_committed
 from tests.support.orders import Record, order_ids, valid_orders
-from tests.support.service import ServiceProcess, ServiceTopics
+from tests.support.service import ServiceProcess, ServiceTopics, health
 from tests.support.waiting import eventually
 
 RF3 = {"topics__replication_factor": "3"}

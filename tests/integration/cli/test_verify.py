@@ -216,7 +216,7 @@ async def test_outcomes_through_the_retry_topic_name_the_original_input_and_keep
         return (order_id.encode(), value, [])
 
     instance = service(
-        processing__processor="tests.support.flaky:process",
+        processing__processor="tests.support.processors:flaky",
         retry__backoff_ms="50",
         retry__attempts="2",
         retry__topic_enabled="true",

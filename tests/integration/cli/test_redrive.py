@@ -25,7 +25,7 @@ def dlq_cli(instance: ServiceProcess, *args: str) -> str:
 async def test_replay_after_a_fix_processes_dead_letters_once(
     kafka: str, topics: ServiceTopics, service: Service
 ) -> None:
-    broken = service(processing__processor="tests.support.flaky:process").start()
+    broken = service(processing__processor="tests.support.processors:flaky").start()
     bugs = [
         (
             f"bug-{i}".encode(),
