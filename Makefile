@@ -31,7 +31,7 @@ lint: install
 
 # What to run before a commit: lint, types and the unit tests, in well under a minute.
 check: lint
-	uv run pytest tests/unit -q -p no:cacheprovider
+	uv run pytest tests/library tests/service tests/bench -q -p no:cacheprovider
 
 # Docker engine and the images (pulled, or built where that fails); skipped with
 # KAFKA_BOOTSTRAP_SERVERS. Prints the choice as `export KAFKA_IMAGE=...` lines.
@@ -43,7 +43,7 @@ test: lint
 	@set -eo pipefail; images=$$($(TEST_ENV)); eval "$$images"; \
 	  find "$$TMPDIR" -maxdepth 1 -type f -mtime +1 -delete; \
 	  status=0; TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_HOST_OVERRIDE=localhost \
-	  uv run pytest $(PYTEST_ARGS) || status=$$?; \
+	  uv run pytest -n 2 --dist loadgroup $(PYTEST_ARGS) || status=$$?; \
 	  if [[ $$status -eq 5 ]]; then echo "pytest collected no tests"; status=0; fi; exit $$status
 
 # All contenders against a fresh local broker; writes bench/results and docs/benchmarks.md.
