@@ -29,7 +29,7 @@ CONTENDERS = tuple(EXPECTED_RPS)
 # A smaller request than this is the CI smoke run (make bench-smoke): the 10 ms row only.
 SMOKE_BELOW = 10_000
 SMOKE_LATENCIES_MS = (10,)
-# The runs that set or miss issue 12's targets (bench/throughput/report_io.py) run in ROUNDS rounds;
+# The runs that set or miss issue 12's targets (bench/throughput/report/io_bound.py) run in ROUNDS rounds;
 # the others once.
 TARGET_CELLS = {
     ("key", 10),
