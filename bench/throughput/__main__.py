@@ -10,7 +10,7 @@ from pathlib import Path
 from bench.throughput import harness
 from bench.throughput.brokers import local_kafka
 from bench.throughput.harness import BIN, ROOT, SERVICE, SERVICE_ENV, Contender, run_contender
-from bench.throughput.io_runs import CONTENDERS, benchmark_io
+from bench.throughput.io_bound.runs import CONTENDERS, benchmark_io
 from bench.throughput.java_runs import run_java
 from bench.throughput.measure import Results, Run, ScaleInfo
 from bench.throughput.peers import peer_contenders
