@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
 
-from bench.chaos.metadata import (
+from bench.chaos.kafka.metadata import (
     GROUP_COORDINATOR,
     TRANSACTION_COORDINATOR,
     coordinators,
