@@ -10,7 +10,7 @@ import subprocess
 import sys
 from typing import Any, Final
 
-from bench.chaos.reconcile import reconcile_by_key
+from bench.chaos.kafka.reconcile import reconcile_by_key
 from bench.chaos.result import Result
 from bench.chaos.run_state import Run
 from bench.chaos.service import Instance

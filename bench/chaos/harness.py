@@ -8,7 +8,7 @@ A run, step by step (every step has a deadline, and so has the whole run):
 
 1. create the input topic (6 partitions, RF 3, min.insync.replicas 2), start instances a and b
    (the service creates its output and dead-letter topics with RF 3) and wait until both are ready;
-2. start the paced producer (bench/chaos/producer.py, a process of its own) and the monitor (the
+2. start the paced producer (bench/chaos/producer/, a process of its own) and the monitor (the
    group's committed and the input's end offsets every 0.5 s, each live instance's /health/ready
    every second);
 3. inject the fault once the group has committed a share of the input, then undo it as the
@@ -29,7 +29,7 @@ from typing import Any, Final
 
 from bench.chaos.checks import READY_TIMEOUT_S, check_instances, manual_restart, verify
 from bench.chaos.evidence import write_evidence
-from bench.chaos.metadata import create_input_topic
+from bench.chaos.kafka.metadata import create_input_topic
 from bench.chaos.monitor import drain, measure, watch
 from bench.chaos.producer import ProducerProcess
 from bench.chaos.result import Result

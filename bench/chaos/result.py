@@ -4,7 +4,7 @@ result without the harness that made it."""
 
 from dataclasses import dataclass, field
 
-from bench.chaos.progress import Offsets
+from bench.chaos.kafka.progress import Offsets
 
 
 @dataclass

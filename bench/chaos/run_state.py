@@ -13,9 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from bench.chaos.metadata import PARTITIONS, leaders, most_common
+from bench.chaos.kafka.metadata import PARTITIONS, leaders, most_common
+from bench.chaos.kafka.progress import Offsets, Progress
 from bench.chaos.producer import ProducerProcess
-from bench.chaos.progress import Offsets, Progress
 from bench.chaos.result import Sample
 from bench.chaos.service import Instance, service_env
 

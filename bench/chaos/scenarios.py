@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
 
-from bench.chaos.metadata import (
+from bench.chaos.kafka.metadata import (
     GROUP_COORDINATOR,
     TRANSACTION_COORDINATOR,
     coordinators,
@@ -35,6 +35,29 @@ class Scenario:
 TRIGGER_SHARE = 0.10
 
 
+async def _since_fault(run: Run, seconds: float) -> None:
+    """Until `seconds` after the first fault action."""
+    await asyncio.sleep(max(0.0, seconds - (run.now() - (run.fault_at or 0.0))))
+
+
+async def _broker_out(
+    run: Run,
+    node: int,
+    *,
+    fault: str,
+    down: str = "kill",
+    up: str = "start",
+    seconds: float = BROKER_DOWN_S,
+    restored: str = "",
+) -> None:
+    """Broker `node` taken `down` (a `scripts/kafka` action), brought `up` `seconds` after the fault."""
+    run.fault(fault)
+    await run.broker(down, node)
+    await _since_fault(run, seconds)
+    await run.broker(up, node)
+    run.restored(restored or f"broker {node} serves again")
+
+
 async def _instance_kills(run: Run) -> None:
     for round_, (share, instance) in enumerate(zip((0.10, 0.35, 0.60), "aba", strict=True), start=1):
         if round_ > 1:  # rounds do not overlap: the group first gets over the previous kill
@@ -50,11 +73,7 @@ async def _instance_kills(run: Run) -> None:
 async def _leader_broker_kill(run: Run) -> None:
     await run.wait_committed(TRIGGER_SHARE)
     node = await run.input_leader()
-    run.fault(f"SIGKILL broker {node}")
-    await run.broker("kill", node)
-    await asyncio.sleep(max(0.0, BROKER_DOWN_S - (run.now() - (run.fault_at or 0.0))))
-    await run.broker("start", node)
-    run.restored(f"broker {node} serves again")
+    await _broker_out(run, node, fault=f"SIGKILL broker {node}")
 
 
 async def _coordinator_kill(run: Run) -> None:
@@ -75,11 +94,7 @@ async def _coordinator_kill(run: Run) -> None:
         node = group[run.group]
         run.event(f"group coordinator of {run.group}: broker {node}")
         what = "the group coordinator"
-    run.fault(f"SIGKILL broker {node}, {what}")
-    await run.broker("kill", node)
-    await asyncio.sleep(max(0.0, BROKER_DOWN_S - (run.now() - (run.fault_at or 0.0))))
-    await run.broker("start", node)
-    run.restored(f"broker {node} serves again")
+    await _broker_out(run, node, fault=f"SIGKILL broker {node}, {what}")
 
 
 async def _rolling_restart(run: Run) -> None:
@@ -109,11 +124,15 @@ async def _rolling_restart(run: Run) -> None:
 async def _pause_broker(run: Run) -> None:
     await run.wait_committed(TRIGGER_SHARE)
     node = await run.input_leader()
-    run.fault(f"SIGSTOP broker {node} for {PAUSE_S:.0f}s")
-    await run.broker("pause", node)
-    await asyncio.sleep(max(0.0, PAUSE_S - (run.now() - (run.fault_at or 0.0))))
-    await run.broker("resume", node)
-    run.restored(f"broker {node} resumed (SIGCONT)")
+    await _broker_out(
+        run,
+        node,
+        fault=f"SIGSTOP broker {node} for {PAUSE_S:.0f}s",
+        down="pause",
+        up="resume",
+        seconds=PAUSE_S,
+        restored=f"broker {node} resumed (SIGCONT)",
+    )
 
 
 async def _broker_and_instance_kill(run: Run) -> None:
@@ -122,7 +141,7 @@ async def _broker_and_instance_kill(run: Run) -> None:
     run.fault(f"SIGKILL broker {node} and instance a at the same time")
     await asyncio.gather(run.broker("kill", node), run.kill_instance(run.instances[0]))
     await run.restart_instance(run.instances[0])
-    await asyncio.sleep(max(0.0, BROKER_DOWN_S - (run.now() - (run.fault_at or 0.0))))
+    await _since_fault(run, BROKER_DOWN_S)
     await run.broker("start", node)
     run.restored(f"broker {node} serves again, instance a restarted")
 

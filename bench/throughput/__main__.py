@@ -4,18 +4,15 @@ import argparse
 import asyncio
 import subprocess
 from contextlib import nullcontext
-from dataclasses import replace
 from pathlib import Path
 
 from bench.throughput import harness
 from bench.throughput.brokers import local_kafka
-from bench.throughput.harness import BIN, ROOT, SERVICE, SERVICE_ENV, Contender, run_contender
-from bench.throughput.io_runs import CONTENDERS, benchmark_io
-from bench.throughput.java_runs import run_java
+from bench.throughput.cpu_bound.runs import benchmark_cpu, benchmark_half_load
+from bench.throughput.harness import ROOT
+from bench.throughput.io_bound.runs import CONTENDERS, benchmark_io
 from bench.throughput.measure import Results, Run, ScaleInfo
-from bench.throughput.peers import peer_contenders
 from bench.throughput.report import write_results
-from bench.throughput.rounds import ROUNDS, Planned, in_rounds
 from bench.throughput.scale_out import (
     CLUSTER_INSTANCES,
     INSTANCES,
@@ -25,7 +22,6 @@ from bench.throughput.scale_out import (
     benchmark_scale,
 )
 
-SLOW_CAP = 20_000  # per-message round-trip contenders: enough records for a steady rate
 PARTS = {
     "cpu": "the CPU-bound table, peers included",
     "peers": "the peer frameworks and order-service in both guarantees",
@@ -33,61 +29,6 @@ PARTS = {
     "scale": "the scale-out curve, on one broker and on a 3-broker cluster",
     "half": "order-service at-least-once at full speed, then at half of it, three times",
 }
-# The half-load latency sets a target: its runs are repeated, and the median run's figures are the
-# row order-service-alo-half-load (each run also appears as order-service-alo-half-load-<n>).
-HALF_LOAD_RUNS = 3
-
-
-def contenders() -> list[Contender]:
-    python = [str(BIN / "python"), "-m"]
-    return [
-        Contender("seed-naive", [*python, "bench.throughput.contenders.seed_naive"], slow=True),
-        Contender(
-            "faststream-plain",
-            [str(BIN / "faststream"), "run", "bench.throughput.contenders.faststream_plain:app"],
-            slow=True,
-        ),
-        Contender("order-service-alo", SERVICE, SERVICE_ENV),
-        Contender(
-            "order-service-eos", SERVICE, {**SERVICE_ENV, "ORDER_SERVICE_DELIVERY__GUARANTEE": "exactly_once"}
-        ),
-        Contender("aiokafka-batch-copier", [*python, "bench.throughput.contenders.batch_copier"]),
-    ]
-
-
-async def benchmark_cpu(records: int, results: Results, *, peers_only: bool) -> None:
-    """Every contender once per round (one round in the smoke run); the rows are the medians."""
-    by_name = {c.name: c for c in contenders()}
-    names = ("order-service-alo", "order-service-eos") if peers_only else tuple(by_name)
-    rounds = 1 if records < SMOKE_BELOW else ROUNDS
-    planned = [
-        Planned(c, min(records, SLOW_CAP) if c.slow else records, rounds)
-        for c in (by_name[name] for name in names)
-    ]
-    peers, results.peers = peer_contenders(records)
-    planned += [replace(p, rounds=rounds) for p in peers]
-    results.runs.extend(await in_rounds(planned, results.peers["not_run"]))
-    if peers_only:
-        return
-    await benchmark_half_load(records, results)
-    results.runs.extend(await run_java(records))
-
-
-async def benchmark_half_load(records: int, results: Results) -> None:
-    """At half the measured at-least-once rate, HALF_LOAD_RUNS times; the median p99 run counts."""
-    service = next(c for c in contenders() if c.name == "order-service-alo")
-    alo = next((r for r in results.runs if r.name == service.name), None)
-    if alo is None:
-        alo = await run_contender(service, records)
-        results.runs.append(alo)
-    rate = alo.throughput_rps / 2
-    paced = max(100, min(records, int(rate * 20)))
-    runs = [
-        await run_contender(service, paced, rate=rate, label=f"order-service-alo-half-load-{n}")
-        for n in range(1, HALF_LOAD_RUNS + 1)
-    ]
-    median = sorted(runs, key=lambda r: r.latency_p99_ms or 0.0)[len(runs) // 2]
-    results.runs.extend([*runs, replace(median, name="order-service-alo-half-load")])
 
 
 async def benchmark(records: int, results: Results, *, only: str | None, io_names: tuple[str, ...]) -> None:

@@ -3,20 +3,15 @@
 import asyncio
 import os
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
+
+from bench.throughput.contenders.aiokafka_input import input_consumer
 
 
 async def main() -> None:
     bootstrap = os.environ["BENCH_BOOTSTRAP"]
     output = os.environ["BENCH_OUTPUT"]
-    consumer = AIOKafkaConsumer(
-        os.environ["BENCH_INPUT"],
-        bootstrap_servers=bootstrap.split(","),
-        group_id=os.environ["BENCH_GROUP"],
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        max_poll_records=2000,
-    )
+    consumer = input_consumer(max_poll_records=2000)
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap.split(","),
         acks="all",

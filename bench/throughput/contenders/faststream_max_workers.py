@@ -1,6 +1,6 @@
 """FastStream's own concurrency, order kept per partition: `max_workers` with an ack after processing.
 
-The same work as order-service's I/O-bound runs (bench.throughput.io_processor), on pydantic models.
+The same work as order-service's I/O-bound runs (bench.throughput.io_bound.processor), on pydantic models.
 """
 
 import logging
@@ -9,7 +9,7 @@ import os
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker
 
-from bench.throughput.io_processor import process
+from bench.throughput.io_bound.processor import process
 from bench.throughput.kafka_io import PARTITIONS
 from order_service.domain.events import OrderCreated, OrderProcessed
 from order_service.domain.rules import OrderPolicy

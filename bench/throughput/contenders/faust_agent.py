@@ -1,6 +1,6 @@
 """Faust (faust-streaming) as its docs show: an App, its topics, one agent; at-least-once.
 
-Runs in a venv of its own (bench/throughput/peers.py) with Faust's speed-up extras and uvloop
+Runs in a venv of its own (bench/throughput/cpu_bound/peers.py) with Faust's speed-up extras and uvloop
 (`-L uvloop worker`). Raw bytes in and out: pydantic parses and validates the JSON, as in
 order-service; malformed records go to the dead-letter topic with their key. Faust creates only
 its internal topics: the bench creates these, as a deployment would.

@@ -1,8 +1,8 @@
 """pyrallel-consumer 1.0 in key order, as its README shows: ordering `key_hash`, the asyncio engine.
 
-Runs in its own Python 3.12 venv (bench/throughput/pyrallel_venv.py), without order_service: the seed's JSON
-work after the simulated call, the outcome published keyed by order id and acknowledged before the
-library commits the record.
+Runs in its own Python 3.12 venv (bench/throughput/io_bound/pyrallel_venv.py), without order_service:
+the seed's JSON work after the simulated call, the outcome published keyed by order id and
+acknowledged before the library commits the record.
 """
 
 import asyncio

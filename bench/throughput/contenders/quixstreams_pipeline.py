@@ -1,10 +1,10 @@
 """Quix Streams as its docs show: an Application, topics with serializers, one StreamingDataFrame.
 
 BENCH_GUARANTEE is its `processing_guarantee`: "at-least-once" or "exactly-once". Runs in a venv of
-its own (bench/throughput/peers.py). Values stay bytes in and out: the order is parsed and validated by
-pydantic from the raw JSON, as order-service does; malformed records go to the dead-letter topic
-with their key, through the dynamic topic of `to_topic`. Quix gives each output its input's
-timestamp, so the bench has the broker stamp the outputs (bench/throughput/peers.py).
+its own (bench/throughput/cpu_bound/peers.py). Values stay bytes in and out: the order is parsed and
+validated by pydantic from the raw JSON, as order-service does; malformed records go to the
+dead-letter topic with their key, through the dynamic topic of `to_topic`. Quix gives each output
+its input's timestamp, so the bench has the broker stamp the outputs (bench/throughput/cpu_bound/peers.py).
 """
 
 import os

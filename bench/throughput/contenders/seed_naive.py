@@ -3,20 +3,15 @@
 import asyncio
 import os
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
+from bench.throughput.contenders.aiokafka_input import input_consumer
 from bench.throughput.contenders.json_work import outcome, simulated_call
 
 
 async def main() -> None:
     bootstrap = os.environ["BENCH_BOOTSTRAP"]
-    consumer = AIOKafkaConsumer(
-        os.environ["BENCH_INPUT"],
-        bootstrap_servers=bootstrap.split(","),
-        group_id=os.environ["BENCH_GROUP"],
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )
+    consumer = input_consumer()
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap.split(","), acks="all", enable_idempotence=True)
     await consumer.start()
     await producer.start()

@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaClient, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, for_code
 
-from bench.chaos.clients import bounded, close_quietly, hosts, retrying
+from bench.chaos.kafka.clients import bounded, close_quietly, hosts, retrying
 
 PARTITIONS = 6
 REPLICATION_FACTOR = 3

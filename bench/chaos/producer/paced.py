@@ -1,6 +1,6 @@
 """The orders of a chaos run and the producer that sends them at an even pace through broker faults.
 
-It runs in the producer's own process (bench/chaos/producer.py): at thousands of records a second
+It runs in the producer's own process (bench/chaos/producer/): at thousands of records a second
 it would otherwise starve the harness's monitor on a busy machine."""
 
 import asyncio
@@ -15,8 +15,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
-from bench.chaos.clients import bounded, close_quietly, hosts
-from bench.chaos.metadata import PARTITIONS
+from bench.chaos.kafka.clients import bounded, close_quietly, hosts
+from bench.chaos.kafka.metadata import PARTITIONS
 from order_service.cli.samples import encode, malformed_corpus, sample_order
 
 MALFORMED_EVERY = 100  # 1 %

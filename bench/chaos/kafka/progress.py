@@ -10,8 +10,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from bench.chaos.clients import close_quietly, hosts
-from bench.chaos.metadata import PARTITIONS
+from bench.chaos.kafka.clients import close_quietly, hosts
+from bench.chaos.kafka.metadata import PARTITIONS
 
 log = logging.getLogger("bench.chaos")
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")  # before report_*.py import pyplot
+matplotlib.use("Agg")  # before cpu.py, io_bound.py and scale.py import pyplot
 
-from bench.throughput import report_cpu, report_io, report_scale
-from bench.throughput.measure import Results, Run
+from bench.throughput.measure import Results
+from bench.throughput.report import cpu, io_bound, scale
 
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[3]
 DOCS = ROOT / "docs" / "benchmarks.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 IO_CHART = "benchmarks-io.png"
@@ -23,7 +23,7 @@ SCALE_CHART = "benchmarks-scale-out.png"
 
 
 def machine() -> dict[str, object]:
-    cpu = next(
+    cpu_name = next(
         (
             line.split(":", 1)[1].strip()
             for line in Path("/proc/cpuinfo").read_text().splitlines()
@@ -36,7 +36,7 @@ def machine() -> dict[str, object]:
         ["java", "-version"], capture_output=True, text=True, check=False
     ).stderr.splitlines()[:1]
     return {
-        "cpu": cpu,
+        "cpu": cpu_name,
         "cores": os.cpu_count(),
         "memory_gb": round(mem_kb / 1024 / 1024, 1),
         "python": platform.python_version(),
@@ -62,47 +62,33 @@ def write_results(results: Results, requested: int, *, out_dir: Path, docs: bool
     for name in ("latest.json", f"{stamp}.json"):
         (out_dir / name).write_text(json.dumps(result, indent=2) + "\n")
     runs = results.runs
-    if cpu := report_cpu.cpu_bound(runs):
-        print(report_cpu.table(cpu, results.peers))
+    if cpu_runs := cpu.cpu_bound(runs):
+        print(cpu.table(cpu_runs, results.peers))
     if results.io:
-        print(report_io.table(runs, results.io), report_io.ratios(runs, results.io), sep="\n\n")
+        print(io_bound.table(runs, results.io), io_bound.ratios(runs, results.io), sep="\n\n")
     if results.scale:
-        print(report_scale.table(runs, results.scale, machine_info["cores"]))
+        print(scale.table(runs, results.scale, machine_info["cores"]))
     if docs:
         render_docs(results, machine_info)
 
 
 def render_docs(results: Results, machine_info: dict[str, object]) -> None:
-    runs, io, scale = results.runs, results.io, results.scale
-    cpu = report_cpu.cpu_bound(runs)
-    report_cpu.chart(cpu, ROOT / "docs" / "benchmarks.png")
+    runs, io, scale_out = results.runs, results.io, results.scale
+    cpu_runs = cpu.cpu_bound(runs)
+    cpu.chart(cpu_runs, ROOT / "docs" / "benchmarks.png")
     about = ", ".join(f"{k}: {v}" for k, v in machine_info.items())
     sections = [
-        f"{report_cpu.table(cpu, results.peers)}\n\n{report_cpu.peers_note(results.peers)}\n\n"
-        f"![throughput](benchmarks.png)\n\n### Targets\n\n{report_cpu.targets(cpu, results.peers)}"
+        f"{cpu.table(cpu_runs, results.peers)}\n\n{cpu.peers_note(results.peers)}\n\n"
+        f"![throughput](benchmarks.png)\n\n### Targets\n\n{cpu.targets(cpu_runs, results.peers)}"
     ]
     if io:
-        report_io.chart(runs, io, ROOT / "docs" / IO_CHART)
-        sections.append(report_io.section(runs, io, IO_CHART))
-    if scale:
-        report_scale.chart(runs, scale, ROOT / "docs" / SCALE_CHART)
-        sections.append(report_scale.section(runs, scale, machine_info["cores"], SCALE_CHART))
+        io_bound.chart(runs, io, ROOT / "docs" / IO_CHART)
+        sections.append(io_bound.section(runs, io, IO_CHART))
+    if scale_out:
+        scale.chart(runs, scale_out, ROOT / "docs" / SCALE_CHART)
+        sections.append(scale.section(runs, scale_out, machine_info["cores"], SCALE_CHART))
     generated = f"{START}\n" + "\n\n".join(sections) + f"\n\nMachine: {about}.\n{END}"
     text = DOCS.read_text()
     DOCS.write_text(
         re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: generated, text, flags=re.DOTALL)
-    )
-
-
-if __name__ == "__main__":
-    # Re-render docs/benchmarks.md from bench/results/latest.json.
-    latest = json.loads((ROOT / "bench" / "results" / "latest.json").read_text())
-    render_docs(
-        Results(
-            runs=[Run(**r) for r in latest["runs"]],
-            io=latest.get("io"),
-            peers=latest.get("peers"),
-            scale=latest.get("scale_out"),
-        ),
-        latest["machine"],
     )

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
+from bench.throughput.cpu_bound.peers import NAMES as PEER_NAMES
 from bench.throughput.measure import PeerInfo, Run, shown
-from bench.throughput.peers import NAMES as PEER_NAMES
 from bench.throughput.rounds import per_round, verdict
 
 HALF_LOAD = "order-service-alo-half-load"
@@ -64,7 +64,7 @@ def peers_note(peers: PeerInfo | None) -> str:
     return (
         "The peer frameworks (orange in the chart) do order-service's work "
         "(bench/throughput/contenders/order_work.py), "
-        f"each in a venv of its own under .cache/bench-venvs (bench/throughput/peers.py). {venvs}."
+        f"each in a venv of its own under .cache/bench-venvs (bench/throughput/cpu_bound/peers.py). {venvs}."
     )
 
 

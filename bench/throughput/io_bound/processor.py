@@ -1,6 +1,6 @@
 """The I/O-bound runs' processor: the simulated call (BENCH_IO_MS), then the default rules.
 
-order-service loads it with ORDER_SERVICE_PROCESSING__PROCESSOR=bench.throughput.io_processor:process.
+order-service loads it with ORDER_SERVICE_PROCESSING__PROCESSOR=bench.throughput.io_bound.processor:process.
 """
 
 from bench.throughput.contenders.json_work import simulated_call

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench.chaos.clients import bounded, close_quietly, hosts
+from bench.chaos.kafka.clients import bounded, close_quietly, hosts
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """The I/O-bound table: each order awaits a simulated call of 0, 1, 10 or 100 ms; 1,000 keys, 6 partitions."""
 
-from bench.throughput import kafka_io, pyrallel_venv, venvs
+from bench.throughput import kafka_io, venvs
 from bench.throughput.harness import BIN, SERVICE, SERVICE_ENV, Contender
+from bench.throughput.io_bound import pyrallel_venv
 from bench.throughput.measure import IoInfo, Run
 from bench.throughput.rounds import ROUNDS, Planned, in_rounds
 
@@ -29,7 +30,7 @@ CONTENDERS = tuple(EXPECTED_RPS)
 # A smaller request than this is the CI smoke run (make bench-smoke): the 10 ms row only.
 SMOKE_BELOW = 10_000
 SMOKE_LATENCIES_MS = (10,)
-# The runs that set or miss issue 12's targets (bench/throughput/report_io.py) run in ROUNDS rounds;
+# The runs that set or miss issue 12's targets (bench/throughput/report/io_bound.py) run in ROUNDS rounds;
 # the others once.
 TARGET_CELLS = {
     ("key", 10),
@@ -52,7 +53,7 @@ def io_contender(name: str, ms: int, pyrallel_python: str) -> Contender:
     service = {
         **SERVICE_ENV,
         **env,
-        "ORDER_SERVICE_PROCESSING__PROCESSOR": "bench.throughput.io_processor:process",
+        "ORDER_SERVICE_PROCESSING__PROCESSOR": "bench.throughput.io_bound.processor:process",
     }
     in_flight = {"ORDER_SERVICE_PROCESSING__MAX_IN_FLIGHT": str(KEY_MAX_IN_FLIGHT_100MS)} if ms == 100 else {}
     command, extra = {
