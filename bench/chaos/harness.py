@@ -1,7 +1,7 @@
 """The harness that runs one chaos scenario (bench/chaos/scenarios.py) in one delivery guarantee.
 
 `run_scenario` is what `make chaos` (bench/chaos/) runs for each row of docs/reliability.md, and
-what tests/integration/test_chaos.py runs in CI: fresh topics and group, two service instances in
+what tests/integration/cluster/test_chaos.py runs in CI: fresh topics and group, two service instances in
 one group, orders produced at an even pace while the fault happens, then the checks.
 
 A run, step by step (every step has a deadline, and so has the whole run):

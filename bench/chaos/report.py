@@ -112,7 +112,7 @@ def report(
         "# Reliability under broker and service faults",
         "",
         "Written by `make chaos` (`bench/chaos/`); do not edit by hand. A reduced version runs in CI:",
-        "`tests/integration/test_chaos.py` runs scenarios 2 and 3 in both guarantees with 10,000 orders on",
+        "`tests/integration/cluster/test_chaos.py` runs scenarios 2 and 3 in both guarantees with 10,000 orders on",
         "the tests' 3-node cluster, through the same code (`bench/chaos/harness.py`).",
         "",
         f"- **Date:** {began.strftime('%Y-%m-%d %H:%M UTC')}, {took / 60:.0f} min in all",
