@@ -43,7 +43,7 @@ test: lint
 	@set -eo pipefail; images=$$($(TEST_ENV)); eval "$$images"; \
 	  find "$$TMPDIR" -maxdepth 1 -type f -mtime +1 -delete; \
 	  status=0; TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_HOST_OVERRIDE=localhost \
-	  uv run pytest -n 2 --dist loadgroup $(PYTEST_ARGS) || status=$$?; \
+	  scripts/test $(PYTEST_ARGS) || status=$$?; \
 	  if [[ $$status -eq 5 ]]; then echo "pytest collected no tests"; status=0; fi; exit $$status
 
 # All contenders against a fresh local broker; writes bench/results and docs/benchmarks.md.

@@ -26,13 +26,6 @@ HOW_TO_GET_KAFKA = (
 logger = logging.getLogger("tests.kafka")
 
 
-# With pytest-xdist (`make test` runs two workers, --dist loadgroup), tests that share one thing
-# on this host run in one worker, one after the other: the 3-node cluster (fixed ports, one run
-# folder), the secured broker (likewise), and Docker (one image tag, one compose project). Every
-# other integration test has the Kafka container of its own worker.
-SHARED_BY_FIXTURE = {"kafka_cluster": "cluster", "secure_kafka": "secure"}
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         path = str(item.fspath)
@@ -40,11 +33,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
         if "/e2e/" in path:
             item.add_marker(pytest.mark.e2e)
-            item.add_marker(pytest.mark.xdist_group("docker"))
-        fixtures = getattr(item, "fixturenames", ())
-        for fixture, group in SHARED_BY_FIXTURE.items():
-            if fixture in fixtures:
-                item.add_marker(pytest.mark.xdist_group(group))
 
 
 async def _metadata_ok(bootstrap: str) -> bool:
