@@ -10,9 +10,10 @@ from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaClient, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, for_code
+from aiokafka.errors import for_code
 
-from bench.chaos.kafka.clients import bounded, close_quietly, hosts, retrying
+from bench.chaos.kafka.clients import CALL_TIMEOUT_S, TRANSIENT, hosts, retrying
+from kafka_delivery.tools import close, within
 
 PARTITIONS = 6
 REPLICATION_FACTOR = 3
@@ -43,7 +44,7 @@ async def create_input_topic(bootstrap: str, name: str) -> None:
                 if code and for_code(code).__name__ != "TopicAlreadyExistsError":
                     raise for_code(code)(f"creating {topic}")
         finally:
-            await close_quietly(admin)
+            await close(admin, CALL_TIMEOUT_S)
 
     await retrying(create, what=f"create topic {name}", timeout=60)
 
@@ -59,18 +60,18 @@ async def create_input_topic(bootstrap: str, name: str) -> None:
 
 async def _quietly(call: Callable[[], Awaitable[T]], *, default: T) -> T:
     try:
-        return await bounded(call())
-    except (KafkaError, OSError, TimeoutError):
+        return await within(call(), CALL_TIMEOUT_S)
+    except TRANSIENT:
         return default
 
 
 async def _with_client(bootstrap: str, use: Callable[[AIOKafkaClient], Awaitable[T]]) -> T:
     client = AIOKafkaClient(bootstrap_servers=hosts(bootstrap), request_timeout_ms=5_000)
     try:
-        await bounded(client.bootstrap())
-        return await bounded(use(client))
+        await within(client.bootstrap(), CALL_TIMEOUT_S)
+        return await within(use(client), CALL_TIMEOUT_S)
     finally:
-        await close_quietly(client)
+        await close(client, CALL_TIMEOUT_S)
 
 
 async def leaders(bootstrap: str, topic: str) -> dict[int, int]:
@@ -107,10 +108,10 @@ async def under_replicated(bootstrap: str) -> list[str]:
             topics: list[Any] = await admin.describe_topics()
             return topics
         finally:
-            await close_quietly(admin)
+            await close(admin, CALL_TIMEOUT_S)
 
     short = []
-    for topic in await bounded(describe(), 10):
+    for topic in await within(describe(), 10):
         for p in topic["partitions"]:
             if len(p["isr"]) < len(p["replicas"]):
                 short.append(f"{topic['topic']}-{p['partition']}")

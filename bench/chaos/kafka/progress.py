@@ -8,10 +8,10 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
 
-from bench.chaos.kafka.clients import close_quietly, hosts
+from bench.chaos.kafka.clients import CALL_TIMEOUT_S, TRANSIENT, hosts
 from bench.chaos.kafka.metadata import PARTITIONS
+from kafka_delivery.tools import close
 
 log = logging.getLogger("bench.chaos")
 
@@ -62,7 +62,7 @@ class Progress:
         try:
             async with asyncio.timeout(timeout + 1):
                 admin, consumer = await self._clients()
-        except (KafkaError, OSError, TimeoutError) as exc:
+        except TRANSIENT as exc:
             await self._failed(exc)
             return None
         committed, ends = await asyncio.gather(
@@ -101,7 +101,7 @@ class Progress:
                     self.group, group_coordinator_id=self._coordinator, partitions=self.partitions
                 )
                 return found
-        except (KafkaError, OSError, TimeoutError) as exc:
+        except TRANSIENT as exc:
             self._coordinator = None
             return exc
 
@@ -110,7 +110,7 @@ class Progress:
             async with asyncio.timeout(timeout):
                 end: int = (await consumer.end_offsets([tp]))[tp]
                 return end
-        except (KafkaError, OSError, TimeoutError):
+        except TRANSIENT:
             return None
 
     async def _failed(self, exc: BaseException) -> None:
@@ -133,8 +133,8 @@ class Progress:
                 await admin.start()
                 await consumer.start()
             except BaseException:
-                await close_quietly(admin)
-                await close_quietly(consumer)
+                await close(admin, CALL_TIMEOUT_S)
+                await close(consumer, CALL_TIMEOUT_S)
                 raise
             self._admin, self._consumer = admin, consumer
         return self._admin, self._consumer
@@ -144,6 +144,6 @@ class Progress:
         self._failures = 0
         self._coordinator = None
         if admin is not None:
-            await close_quietly(admin)
+            await close(admin, CALL_TIMEOUT_S)
         if consumer is not None:
-            await close_quietly(consumer)
+            await close(consumer, CALL_TIMEOUT_S)

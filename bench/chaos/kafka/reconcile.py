@@ -8,7 +8,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench.chaos.kafka.clients import bounded, close_quietly, hosts
+from bench.chaos.kafka.clients import CALL_TIMEOUT_S, hosts
+from kafka_delivery.tools import close, within
 
 
 @dataclass
@@ -46,18 +47,18 @@ async def _read_whole(bootstrap: str, topic: str) -> list[Any]:
     )
     records: list[Any] = []
     try:
-        await bounded(consumer.start(), 30)
+        await within(consumer.start(), 30)
         tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         if not tps:
-            await bounded(consumer._client.force_metadata_update(), 30)
+            await within(consumer._client.force_metadata_update(), 30)
             tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        ends = await bounded(consumer.end_offsets(tps), 30)
+        ends = await within(consumer.end_offsets(tps), 30)
         remaining = {tp for tp in tps if ends[tp] > 0}
         moved = time.monotonic()
         while remaining:
-            batches = await bounded(consumer.getmany(*remaining, timeout_ms=500, max_records=20_000), 30)
+            batches = await within(consumer.getmany(*remaining, timeout_ms=500, max_records=20_000), 30)
             for batch in batches.values():
                 records.extend(r for r in batch if r.offset < ends[TopicPartition(r.topic, r.partition)])
                 moved = time.monotonic()
@@ -67,7 +68,7 @@ async def _read_whole(bootstrap: str, topic: str) -> list[Any]:
             if time.monotonic() - moved > 60:
                 raise TimeoutError(f"no progress reading {topic} for 60s")
     finally:
-        await close_quietly(consumer)
+        await close(consumer, CALL_TIMEOUT_S)
     return records
 
 

@@ -15,8 +15,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
-from bench.chaos.kafka.clients import bounded, close_quietly, hosts
+from bench.chaos.kafka.clients import CALL_TIMEOUT_S, TRANSIENT, hosts
 from bench.chaos.kafka.metadata import PARTITIONS
+from kafka_delivery.tools import close, within
 from order_service.cli.samples import encode, malformed_corpus, sample_order
 
 MALFORMED_EVERY = 100  # 1 %
@@ -96,7 +97,7 @@ class PacedProducer:
             self.production.finished_at = time.monotonic()
             producer, self._producer = self._producer, None
             if producer is not None:
-                await close_quietly(producer)
+                await close(producer, CALL_TIMEOUT_S)
         return self.production
 
     async def _partition(self, partition: int, indexes: list[int], start: float) -> None:
@@ -166,10 +167,10 @@ class PacedProducer:
                     request_timeout_ms=30_000,
                 )
                 try:
-                    await bounded(producer.start(), 30)
-                except (KafkaError, OSError, TimeoutError) as exc:
+                    await within(producer.start(), 30)
+                except TRANSIENT as exc:
                     self.production.errors[f"start: {type(exc).__name__}"] += 1
-                    await close_quietly(producer)
+                    await close(producer, CALL_TIMEOUT_S)
                     await asyncio.sleep(1)
                     continue
                 self._producer = producer
@@ -183,4 +184,4 @@ class PacedProducer:
             if self._generation == generation and self._producer is not None:
                 old, self._producer = self._producer, None
                 self._dropped.add(generation)
-                await close_quietly(old)
+                await close(old, CALL_TIMEOUT_S)
