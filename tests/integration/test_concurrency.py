@@ -17,7 +17,7 @@ from tests.integration.test_exactly_once import wait_progress
 from tests.support.kafka import produce, read_all, wait_all_committed
 from tests.support.orders import Record
 from tests.support.processors import fails_first
-from tests.support.service import ServiceProcess, ServiceTopics
+from tests.support.service import SHORT_SESSION, ServiceProcess, ServiceTopics
 
 Service = Callable[..., ServiceProcess]
 ORDERS, KEYS = 20_000, 500
@@ -28,8 +28,7 @@ GUARANTEES = {
 SETTINGS = {
     "processing__processor": "tests.support.processors:slow",
     "processing__ordering": "key",
-    "consumer__session_timeout_ms": "6000",
-    "consumer__heartbeat_interval_ms": "1000",
+    **SHORT_SESSION,
 }
 
 
