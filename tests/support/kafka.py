@@ -110,7 +110,10 @@ async def produce_paced(bootstrap: Cluster, topic: str, records: Sequence[Any], 
 async def read_all(bootstrap: Cluster, topic: str, *, expected: int, timeout: float = 60.0) -> list[Any]:
     """Read a topic from the beginning until at least `expected` records arrived (read_committed),
     then on to the end offsets taken at that moment: records beyond `expected` that are already on
-    the topic (duplicates) are read too. Never stops before `expected` records."""
+    the topic (duplicates) are read too. Never stops before `expected` records.
+
+    `expected` counts records, not distinct ones: where duplicates can come before the last original
+    (at-least-once after a crash), wait for everything to be written first (`wait_all_committed`)."""
     consumer = kafka_io.reading_consumer(**client_args(bootstrap))
     await connect(consumer, deadline(CALL_TIMEOUT_S))
     records: list[Any] = []
