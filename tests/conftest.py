@@ -86,6 +86,11 @@ def kafka_container_env(host_port: int, alias: str) -> dict[str, str]:
         "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP": "HOST:PLAINTEXT,DOCKER:PLAINTEXT,CONTROLLER:PLAINTEXT",
         "KAFKA_INTER_BROKER_LISTENER_NAME": "DOCKER",
         "KAFKA_CONTROLLER_QUORUM_VOTERS": "1@localhost:9093",
+        # Tests that kill or freeze an instance give it a short session (SHORT_SESSION in
+        # tests/support/service.py), so that its partitions move in seconds, not after the
+        # default 10 s. The broker's floor (6 s by default) must allow it; only here, in the test
+        # containers: compose and scripts/kafka keep Kafka's default.
+        "KAFKA_GROUP_MIN_SESSION_TIMEOUT_MS": "2500",
     }
 
 

@@ -9,15 +9,14 @@ from collections.abc import Callable
 from order_service.cli.samples import malformed_corpus
 from tests.support.kafka import committed_and_end_offsets, produce, read_all, wait_all_committed
 from tests.support.orders import Record, keys, valid_orders
-from tests.support.service import ServiceProcess, ServiceTopics
+from tests.support.service import SHORT_SESSION, ServiceProcess, ServiceTopics
 from tests.support.waiting import eventually
 
 Service = Callable[..., ServiceProcess]
 EOS = {
     "delivery__guarantee": "exactly_once",
     "consumer__max_batch_records": "100",
-    "consumer__session_timeout_ms": "6000",
-    "consumer__heartbeat_interval_ms": "1000",
+    **SHORT_SESSION,
 }
 
 

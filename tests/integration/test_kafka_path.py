@@ -2,9 +2,9 @@
 
 from collections import defaultdict
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from tests.support.kafka import committed_and_end_offsets, create_topics, produce, unique
+from tests.support.kafka import committed_and_end_offsets, create_topics, produce, read_all, unique
 from tests.support.orders import Record
 from tests.support.waiting import eventually
 
@@ -48,3 +48,33 @@ async def test_keyed_records_keep_partition_order_and_commits_reach_end_offsets(
     committed, ends = await committed_and_end_offsets(kafka, topic, group)
     assert committed == ends
     assert sum(ends.values()) == RECORDS
+
+
+async def test_read_all_reads_duplicates_beyond_expected_and_stops_at_committed_end(kafka: str) -> None:
+    """read_all never stops before `expected`, reads what is on the topic beyond it (a duplicate
+    check depends on that), and under read_committed ends at the last stable offsets: past commit
+    markers and aborted records, without waiting for a fetch to come back empty."""
+    topic = unique("read-all")
+    await create_topics(kafka, [topic], partitions=2)
+    await produce(kafka, topic, [(f"k-{i}".encode(), f"{i}".encode(), []) for i in range(10)])
+
+    records = await read_all(kafka, topic, expected=7)
+    assert len(records) == 10, "the 3 records beyond `expected` are read too"
+
+    producer = AIOKafkaProducer(bootstrap_servers=kafka, transactional_id=unique("read-all-txn"))
+    await producer.start()
+    try:
+        async with producer.transaction():
+            for i in range(10, 15):
+                await producer.send(topic, key=f"k-{i}".encode(), value=f"{i}".encode())
+        await producer.begin_transaction()
+        for i in range(15, 20):
+            await producer.send(topic, key=f"k-{i}".encode(), value=f"{i}".encode())
+        await producer.abort_transaction()
+        async with producer.transaction():
+            await producer.send(topic, key=b"k-20", value=b"20")
+    finally:
+        await producer.stop()
+
+    records = await read_all(kafka, topic, expected=11)
+    assert sorted(int(r.value) for r in records) == [*range(15), 20], "committed only, all of them"

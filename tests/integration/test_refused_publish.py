@@ -69,7 +69,7 @@ async def test_a_refused_dead_letter_blocks_its_partition_visibly_and_lands_once
     kafka: str, topics: ServiceTopics, service: Service, guarantee: str
 ) -> None:
     instance = service(
-        delivery__guarantee=guarantee, delivery__backoff_ms="200", delivery__stall_after_s="3"
+        delivery__guarantee=guarantee, delivery__backoff_ms="200", delivery__stall_after_s="1.5"
     ).start()
     await produce(kafka, topics.input, valid_orders(60, prefix=f"before-{guarantee}"))
     await wait_all_committed(kafka, topics.input, topics.group)

@@ -4,13 +4,13 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import for_code
 from bench.kafka.offsets import committed_and_end, end_offsets
 
 from kafka_delivery.errors import MissingTopicsError
-from kafka_delivery.tools import bounded, closing, connect, deadline
+from kafka_delivery.tools import bounded, closing, connect, deadline, within
 from kafka_delivery.tools import reading as kafka_io
 from tests.support.waiting import eventually
 
@@ -108,22 +108,27 @@ async def produce_paced(bootstrap: Cluster, topic: str, records: Sequence[Any], 
 
 
 async def read_all(bootstrap: Cluster, topic: str, *, expected: int, timeout: float = 60.0) -> list[Any]:
-    """Read a topic from the beginning until at least `expected` records arrived (read_committed)."""
-    # The service creates its output topics at start; subscribing before that fails the consumer.
-    await eventually(
-        lambda: topic_exists(bootstrap, topic), timeout=timeout, interval=0.5, what=f"topic {topic}"
-    )
-    consumer = AIOKafkaConsumer(
-        topic,
-        **client_args(bootstrap),
-        group_id=None,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-    )
-    await consumer.start()
+    """Read a topic from the beginning until at least `expected` records arrived (read_committed),
+    then on to the end offsets taken at that moment: records beyond `expected` that are already on
+    the topic (duplicates) are read too. Never stops before `expected` records.
+
+    `expected` counts records, not distinct ones: where duplicates can come before the last original
+    (at-least-once after a crash), wait for everything to be written first (`wait_all_committed`)."""
+    consumer = kafka_io.reading_consumer(**client_args(bootstrap))
+    await connect(consumer, deadline(CALL_TIMEOUT_S))
     records: list[Any] = []
-    try:
+    async with closing(consumer):
+
+        async def partitions() -> list[TopicPartition]:
+            try:
+                return await kafka_io.partitions_of(consumer, topic)
+            except MissingTopicsError:
+                return []
+
+        # The service creates its output topics at start; reading before that finds no partitions.
+        assigned = await eventually(partitions, timeout=timeout, interval=0.5, what=f"topic {topic}")
+        consumer.assign(assigned)
+        await consumer.seek_to_beginning(*assigned)
 
         async def fetch() -> int:
             batches = await consumer.getmany(timeout_ms=500, max_records=10_000)
@@ -138,12 +143,12 @@ async def read_all(bootstrap: Cluster, topic: str, *, expected: int, timeout: fl
             interval=0,
             what=f"{expected} records on {topic}",
         )
-        # Records beyond `expected` would be duplicates: read on until a fetch comes back empty.
-        while batches := await consumer.getmany(timeout_ms=1000):
-            for batch in batches.values():
-                records.extend(batch)
-    finally:
-        await consumer.stop()
+        # Records beyond `expected` would be duplicates: read on to the end offsets of now. Under
+        # read_committed these are the last stable offsets, past commit markers: read_to_end
+        # compares positions (which move past markers) with them, not record counts.
+        ends = await within(consumer.end_offsets(assigned), CALL_TIMEOUT_S, f"reading the end of {topic}")
+        async for batch in kafka_io.read_to_end(consumer, ends, stall_timeout_s=CALL_TIMEOUT_S):
+            records.extend(batch)
     return records
 
 

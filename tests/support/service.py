@@ -29,6 +29,12 @@ def free_port() -> int:
         return port
 
 
+# For a test that kills or freezes an instance: its partitions move to another member only once its
+# session expired (10 s by default). 3 s with a 1 s heartbeat tolerates two missed heartbeats on a
+# loaded 2-core machine; the test broker allows sessions from 2.5 s (tests/conftest.py).
+SHORT_SESSION = {"consumer__session_timeout_ms": "3000", "consumer__heartbeat_interval_ms": "1000"}
+
+
 @dataclass
 class ServiceTopics:
     input: str = field(default_factory=lambda: unique("orders.created"))

@@ -221,7 +221,7 @@ async def test_outcomes_through_the_retry_topic_name_the_original_input_and_keep
         retry__attempts="2",
         retry__topic_enabled="true",
         retry__topic_hops="1",
-        retry__topic_delay_ms="2000",
+        retry__topic_delay_ms="1000",
         topics__retry=f"{topics.input}.retry",
     ).start()
     others = valid_orders(300, prefix="around")
