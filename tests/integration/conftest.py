@@ -6,7 +6,6 @@ from bench.kafka.cluster import ClusterError, LocalCluster
 
 from tests.conftest import announce
 from tests.support.kafka import create_topics
-from tests.support.secure import SESSION_GRANT, SecureBroker
 from tests.support.service import ServiceProcess, ServiceTopics
 
 PARTITIONS = 6
@@ -68,25 +67,3 @@ def kafka_cluster(pytestconfig: pytest.Config) -> Iterator[LocalCluster]:
         yield cluster
     finally:
         cluster.down()
-
-
-@pytest.fixture(scope="session")
-def secure_kafka(pytestconfig: pytest.Config) -> Iterator[SecureBroker]:
-    """The secured single-node broker (`scripts/kafka up --secure`: SASL_SSL/SCRAM-SHA-512 on
-    127.0.0.1:21192, mutual TLS on 21193, controller 21194, ACLs on), in `.cache/test-secure`,
-    started once per session and deleted at the end. The order-service principal is granted its
-    ACLs for the session's name prefixes (tests.support.secure.SESSION_GRANT)."""
-
-    broker = SecureBroker(Path(__file__).resolve().parents[2] / ".cache" / "test-secure", 21192)
-    announce(pytestconfig, f"starting the secured Kafka broker (scripts/kafka up --secure, {broker.run_dir})")
-    env = {"KAFKA_CONTROLLER_PORT": "21194", "KAFKA_UP_TIMEOUT": "180"}
-    try:
-        broker.script("down", env=env)
-        broker.script("up", env=env)
-        broker.grant("--prefixed", *SESSION_GRANT)
-    except RuntimeError as exc:
-        pytest.fail(f"the secured Kafka broker did not start: {exc}", pytrace=False)
-    try:
-        yield broker
-    finally:
-        broker.script("down", env=env)
