@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
@@ -32,6 +33,8 @@ class LocalCluster:
     Nodes are numbered from 1, as in the script. `up_timeout` bounds the script's waits for
     nodes to serve (KAFKA_UP_TIMEOUT), `stop_timeout` a SIGTERMed node's shutdown before it is
     killed (KAFKA_STOP_TIMEOUT); each command gets these plus a margin before it is killed.
+    `broker_config` is written last into each node's config when the cluster is made
+    (KAFKA_EXTRA_CONFIG); a cluster in `run_dir` made with other values is wiped by `up`.
     """
 
     def __init__(
@@ -44,6 +47,7 @@ class LocalCluster:
         up_timeout: float = 120.0,
         stop_timeout: float = 20.0,
         script: Path = SCRIPT,
+        broker_config: Mapping[str, str] | None = None,
     ) -> None:
         if brokers < 1:
             raise ValueError(f"brokers must be at least 1, not {brokers}")
@@ -60,6 +64,7 @@ class LocalCluster:
         self.up_timeout: Final = up_timeout
         self.stop_timeout: Final = stop_timeout
         self.script: Final = script
+        self.broker_config: Final = dict(broker_config or {})
         self.bootstrap: Final = ",".join(self.address(node) for node in self.nodes)
         # A node resumed by this object runs again, but may not be registered and unfenced yet:
         # until the next `up`, `ensure_all_running` does not take "running" for "serving".
@@ -155,6 +160,7 @@ class LocalCluster:
             "KAFKA_RUN_DIR": str(self.run_dir),
             "KAFKA_UP_TIMEOUT": str(round(self.up_timeout)),
             "KAFKA_STOP_TIMEOUT": str(round(self.stop_timeout)),
+            "KAFKA_EXTRA_CONFIG": " ".join(f"{key}={value}" for key, value in self.broker_config.items()),
         }
         command = f"scripts/kafka {' '.join(args)}"
         # Own session: on timeout the script's whole process group goes (a hung tool JVM with

@@ -3,7 +3,7 @@ reduced for CI: 10,000 orders spread over 25 s (`make chaos`: the scenario's 45 
 of the broker that leads most input partitions, restarted after 10 s; `make chaos`: 15 s) and
 scenario 3 (SIGKILL of the transaction coordinator, or of the group coordinator in at-least-once),
 each in both guarantees, two instances in one group. The fault still lands mid-stream (at 10 %
-committed) and the killed broker is fenced (9 s) before it comes back.
+committed) and the killed broker is fenced (after 4 s on the tests' cluster) before it comes back.
 
 Each run checks with `python -m order_service.cli.verify`: no order lost, no duplicate in exactly-once,
 per-partition order kept, and every instance alive and ready at the end without a manual restart.
