@@ -34,7 +34,7 @@ from bench.chaos.monitor import drain, measure, watch
 from bench.chaos.producer import ProducerProcess
 from bench.chaos.result import Result
 from bench.chaos.run_state import Cluster, Run
-from bench.chaos.scenarios import SCENARIOS
+from bench.chaos.scenarios import BROKER_DOWN_S, SCENARIOS
 
 GUARANTEES: Final = ("at_least_once", "exactly_once")
 
@@ -60,11 +60,27 @@ async def run_scenario(
     orders_count: int,
     evidence: Path,
     deadline_s: float | None = None,
+    produce_s: float | None = None,
+    broker_down_s: float | None = None,
 ) -> Result:
     """Run scenario `number` in `guarantee` on fresh topics; never raises for what it finds: a
-    failure of the service (or of the harness) is in the result, with its evidence in `evidence`."""
+    failure of the service (or of the harness) is in the result, with its evidence in `evidence`.
+
+    `produce_s` (default: the scenario's) is how long the orders are spread over, `broker_down_s`
+    (default BROKER_DOWN_S) how long a killed broker stays down in scenarios 2, 3 and 6: `make
+    chaos` keeps the defaults, CI passes shorter ones (scenarios.CI_PRODUCE_S, CI_BROKER_DOWN_S).
+    """
     with _quiet_aiokafka():
-        return await _run_scenario(cluster, number, guarantee, orders_count, evidence, deadline_s)
+        return await _run_scenario(
+            cluster,
+            number,
+            guarantee,
+            orders_count,
+            evidence,
+            deadline_s,
+            SCENARIOS[number].produce_s if produce_s is None else produce_s,
+            BROKER_DOWN_S if broker_down_s is None else broker_down_s,
+        )
 
 
 async def _run_scenario(
@@ -74,6 +90,8 @@ async def _run_scenario(
     orders_count: int,
     evidence: Path,
     deadline_s: float | None,
+    produce_s: float,
+    broker_down_s: float,
 ) -> Result:
     scenario = SCENARIOS[number]
     if guarantee not in GUARANTEES:
@@ -81,11 +99,12 @@ async def _run_scenario(
     label = f"{number}-{'eos' if guarantee == 'exactly_once' else 'alo'}"
     evidence = evidence / label
     evidence.mkdir(parents=True, exist_ok=True)
-    run = Run(cluster, guarantee, orders_count, evidence, label)
+    run = Run(cluster, guarantee, orders_count, evidence, label, broker_down_s=broker_down_s)
     result = Result(number, scenario.title, guarantee, orders_count, str(evidence))
-    deadline = deadline_s if deadline_s is not None else 900 + scenario.produce_s + orders_count / 100
+    deadline = deadline_s if deadline_s is not None else 900 + produce_s + orders_count / 100
     run.event(
-        f"scenario {number} ({scenario.title}), {guarantee}, {orders_count} orders, deadline {deadline:.0f}s"
+        f"scenario {number} ({scenario.title}), {guarantee}, {orders_count} orders over {produce_s:.0f}s, "
+        f"deadline {deadline:.0f}s"
     )
     producer: ProducerProcess | None = None
     tasks: list[asyncio.Task[Any]] = []
@@ -116,8 +135,8 @@ async def _run_scenario(
                 run.input,
                 orders_count,
                 prefix=label,
-                seconds=scenario.produce_s,
-                timeout=scenario.produce_s + 240,
+                seconds=produce_s,
+                timeout=produce_s + 240,
             )
             producing = asyncio.create_task(producer.run())
             producing.add_done_callback(lambda task: _produced(run, task))

@@ -18,7 +18,13 @@ from bench.chaos.evidence import evidence_lines
 from bench.chaos.harness import GUARANTEES
 from bench.chaos.monitor import CAUGHT_UP_S
 from bench.chaos.result import Result
-from bench.chaos.scenarios import PAUSE_S, SCENARIOS
+from bench.chaos.scenarios import (
+    BROKER_DOWN_S,
+    CI_BROKER_DOWN_S,
+    CI_PRODUCE_S,
+    PAUSE_S,
+    SCENARIOS,
+)
 
 ROOT = Path(__file__).parents[2]
 DEFAULT_OUT = ROOT / "docs" / "reliability.md"
@@ -113,7 +119,9 @@ def report(
         "",
         "Written by `make chaos` (`bench/chaos/`); do not edit by hand. A reduced version runs in CI:",
         "`tests/integration/cluster/test_chaos.py` runs scenarios 2 and 3 in both guarantees with 10,000",
-        "orders on the tests' 3-node cluster, through the same code (`bench/chaos/harness.py`).",
+        "orders on the tests' 3-node cluster, through the same code (`bench/chaos/harness.py`), with the",
+        f"orders spread over {CI_PRODUCE_S:.0f} s and the killed broker down {CI_BROKER_DOWN_S:.0f} s "
+        f"(`make chaos`: {SCENARIOS[2].produce_s:.0f} s and {BROKER_DOWN_S:.0f} s).",
         "",
         f"- **Date:** {began.strftime('%Y-%m-%d %H:%M UTC')}, {took / 60:.0f} min in all",
         f"- **Command:** `{command(args)}`" + (" (what `make chaos` runs)" if _full(args) else ""),

@@ -39,8 +39,18 @@ class Cluster(Protocol):
 class Run:
     """The state of one run that the scenarios act on."""
 
-    def __init__(self, cluster: Cluster, guarantee: str, orders: int, evidence: Path, label: str) -> None:
+    def __init__(
+        self,
+        cluster: Cluster,
+        guarantee: str,
+        orders: int,
+        evidence: Path,
+        label: str,
+        *,
+        broker_down_s: float,
+    ) -> None:
         self.cluster = cluster
+        self.broker_down_s = broker_down_s  # how long a killed broker stays down (scenarios 2, 3, 6)
         self.guarantee = guarantee
         self.orders = orders
         self.evidence = evidence

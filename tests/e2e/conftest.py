@@ -17,6 +17,11 @@ from tests.support.service import free_port
 ROOT = Path(__file__).parents[2]
 DOCKER = os.environ.get("DOCKER", "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker")
 SERVICE_IMAGE = "localhost/order-service:e2e"
+# On top of docker-compose.yml in the tests: its health checks polled every second (see the file).
+COMPOSE_FILES = (
+    *("--file", str(ROOT / "docker-compose.yml")),
+    *("--file", str(ROOT / "tests" / "e2e" / "compose.test.yml")),
+)
 
 
 def docker(*args: str, timeout: float = 600, check: bool = True) -> str:

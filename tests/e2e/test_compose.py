@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import kafka_image
-from tests.e2e.conftest import DOCKER, ROOT, docker
+from tests.e2e.conftest import COMPOSE_FILES, DOCKER, docker
 from tests.support.kafka import produce, read_all, unique
 from tests.support.orders import keys, order_ids, valid_orders
 from tests.support.service import free_port
@@ -40,7 +40,7 @@ def stack(service_image: str) -> Iterator[tuple[list[str], dict[str, str]]]:
         "KAFKA_HOST_PORT": str(free_port()),
         "SERVICE_HOST_PORT": str(free_port()),
     }
-    command = [*compose_command(), "--file", str(ROOT / "docker-compose.yml")]
+    command = [*compose_command(), *COMPOSE_FILES]
     try:
         yield command, env
     finally:

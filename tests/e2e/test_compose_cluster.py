@@ -19,7 +19,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from tests.conftest import kafka_image
-from tests.e2e.conftest import DOCKER, ROOT, docker
+from tests.e2e.conftest import COMPOSE_FILES, DOCKER, docker
 from tests.e2e.test_compose import compose_command
 from tests.support.kafka import hosts, produce, unique, wait_all_committed
 from tests.support.orders import valid_orders
@@ -102,7 +102,7 @@ def cluster(service_image: str) -> Iterator[Cluster]:
         "ORDER_SERVICE_CONSUMER__GROUP_ID": GROUP,
         "ORDER_SERVICE_DELIVERY__GUARANTEE": "at_least_once",
     }
-    command = [*compose_command(), "--file", str(ROOT / "docker-compose.yml"), "--profile", "cluster"]
+    command = [*compose_command(), *COMPOSE_FILES, "--profile", "cluster"]
     try:
         yield Cluster(command, env, kafka_ports, service_ports)
     finally:

@@ -1,12 +1,8 @@
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
-from bench.kafka.cluster import ClusterError, LocalCluster
 
-from tests.conftest import announce
 from tests.support.kafka import create_topics
-from tests.support.secure import SESSION_GRANT, SecureBroker
 from tests.support.service import ServiceProcess, ServiceTopics
 
 PARTITIONS = 6
@@ -34,59 +30,3 @@ def service(kafka: str, topics: ServiceTopics) -> Iterator[Callable[..., Service
     for instance in started:
         instance.stop()
         print(f"--- service log {instance.log} ---\n{instance.output()[-4000:]}")
-
-
-@pytest.fixture(scope="session")
-def kafka_cluster(pytestconfig: pytest.Config) -> Iterator[LocalCluster]:
-    """A local 3-node Kafka (`scripts/kafka`, brokers on 127.0.0.1:19392-19394), for tests that
-    stop, kill or pause brokers; separate from the `kafka` broker.
-
-    `up` once per session (a cluster left in `.cache/test-cluster` by an interrupted run is
-    reused, its data kept), `down` at the end (data deleted). Nodes are not restored between
-    tests: a test that needs every node serving calls `kafka_cluster.ensure_all_running()`
-    first, and one that stops, kills or pauses nodes restores them in a `finally`.
-    """
-    run_dir = Path(__file__).resolve().parents[2] / ".cache" / "test-cluster"
-    cluster = LocalCluster(brokers=3, port=19392, controller_port=19492, run_dir=run_dir)
-    announce(
-        pytestconfig,
-        f"using the local 3-node Kafka cluster at {cluster.bootstrap} (scripts/kafka, {run_dir})",
-    )
-    leftover = cluster.run_dir.exists()
-    try:
-        try:
-            cluster.up()
-        except ClusterError:
-            if not leftover:
-                raise
-            # What an interrupted run left may not come back: start over once.
-            cluster.down()
-            cluster.up()
-    except ClusterError as exc:
-        pytest.fail(f"the local Kafka cluster did not start: {exc}", pytrace=False)
-    try:
-        yield cluster
-    finally:
-        cluster.down()
-
-
-@pytest.fixture(scope="session")
-def secure_kafka(pytestconfig: pytest.Config) -> Iterator[SecureBroker]:
-    """The secured single-node broker (`scripts/kafka up --secure`: SASL_SSL/SCRAM-SHA-512 on
-    127.0.0.1:21192, mutual TLS on 21193, controller 21194, ACLs on), in `.cache/test-secure`,
-    started once per session and deleted at the end. The order-service principal is granted its
-    ACLs for the session's name prefixes (tests.support.secure.SESSION_GRANT)."""
-
-    broker = SecureBroker(Path(__file__).resolve().parents[2] / ".cache" / "test-secure", 21192)
-    announce(pytestconfig, f"starting the secured Kafka broker (scripts/kafka up --secure, {broker.run_dir})")
-    env = {"KAFKA_CONTROLLER_PORT": "21194", "KAFKA_UP_TIMEOUT": "180"}
-    try:
-        broker.script("down", env=env)
-        broker.script("up", env=env)
-        broker.grant("--prefixed", *SESSION_GRANT)
-    except RuntimeError as exc:
-        pytest.fail(f"the secured Kafka broker did not start: {exc}", pytrace=False)
-    try:
-        yield broker
-    finally:
-        broker.script("down", env=env)

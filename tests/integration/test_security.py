@@ -7,11 +7,13 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.conftest import announce
 from tests.support.kafka import (
     committed_and_end_offsets,
     create_topics,
@@ -20,7 +22,7 @@ from tests.support.kafka import (
     wait_all_committed,
 )
 from tests.support.orders import Record, order_ids, valid_orders
-from tests.support.secure import GROUP_PREFIX, TOPIC_PREFIXES, SecureBroker, forward
+from tests.support.secure import GROUP_PREFIX, SESSION_GRANT, TOPIC_PREFIXES, SecureBroker, forward
 from tests.support.service import ServiceProcess, ServiceTopics, health, scrape, total
 from tests.support.waiting import eventually
 
@@ -30,15 +32,46 @@ PARTITIONS = 6
 CARRIER = {"max.message.bytes": str(1_048_588 + 64 * 1024)}
 BLOCKED = "order_service_blocked_partitions"
 PASSWORD_VAR = "ORDER_SERVICE_KAFKA__SASL_PASSWORD"
+# What `scripts/kafka up --secure` grants the order-service principal (docs/security.md): literal
+# ACLs on the service's default topic names, the group prefix `order-service`.
+DEFAULT_NAMES = {
+    "input": "orders.created",
+    "output": "orders.processed",
+    "dead_letter": "orders.created.dlq",
+}
+DEFAULT_GROUP = "order-service"
 
 
-def names(prefixes: dict[str, str] = TOPIC_PREFIXES, group: str = GROUP_PREFIX) -> ServiceTopics:
+@pytest.fixture(scope="module")
+def secure_kafka(pytestconfig: pytest.Config) -> Iterator[SecureBroker]:
+    """The secured single-node broker (`scripts/kafka up --secure`: SASL_SSL/SCRAM-SHA-512 on
+    127.0.0.1:21192, mutual TLS on 21193, controller 21194, ACLs on), in `.cache/test-secure`,
+    started fresh for this module (with `up`'s ACLs for the default names) and deleted after its
+    last test, so it does not idle through the rest of the suite. The order-service principal is
+    also granted its ACLs for the name prefixes of these tests (tests.support.secure.SESSION_GRANT)."""
+
+    broker = SecureBroker(Path(__file__).resolve().parents[2] / ".cache" / "test-secure", 21192)
+    announce(pytestconfig, f"starting the secured Kafka broker (scripts/kafka up --secure, {broker.run_dir})")
+    env = {"KAFKA_CONTROLLER_PORT": "21194", "KAFKA_UP_TIMEOUT": "180"}
+    try:
+        broker.script("down", env=env)
+        broker.script("up", env=env)
+        broker.grant("--prefixed", *SESSION_GRANT)
+    except RuntimeError as exc:
+        pytest.fail(f"the secured Kafka broker did not start: {exc}", pytrace=False)
+    try:
+        yield broker
+    finally:
+        broker.script("down", env=env)
+
+
+def names() -> ServiceTopics:
     tag = uuid.uuid4().hex[:10]
     return ServiceTopics(
-        input=f"{prefixes['input']}{tag}",
-        output=f"{prefixes['output']}{tag}",
-        dead_letter=f"{prefixes['dead_letter']}{tag}",
-        group=f"{group}-{tag}",
+        input=f"{TOPIC_PREFIXES['input']}{tag}",
+        output=f"{TOPIC_PREFIXES['output']}{tag}",
+        dead_letter=f"{TOPIC_PREFIXES['dead_letter']}{tag}",
+        group=f"{GROUP_PREFIX}-{tag}",
     )
 
 
@@ -157,19 +190,15 @@ async def test_a_hostname_mismatch_ends_the_service_naming_the_address(secure_ka
 async def test_a_revoked_dead_letter_acl_blocks_its_partition_until_granted_back(
     secure_kafka: SecureBroker,
 ) -> None:
-    prefixes = {role: f"rv.{role}." for role in TOPIC_PREFIXES}  # outside the session's prefixes
-    topics = names(prefixes, group="rv-order-service")
-    grant = (
-        "--input",
-        topics.input,
-        "--output",
-        topics.output,
-        "--dead-letter",
-        topics.dead_letter,
-        "--group",
-        topics.group,
+    # The default names, outside the session's prefixes: their ACLs are `up --secure`'s own (one
+    # literal ACL per topic, none prefixed), so removing one takes the right away. The only test
+    # on these names in the module, whose broker is deleted after it: no revoke needed.
+    topics = ServiceTopics(
+        input=DEFAULT_NAMES["input"],
+        output=DEFAULT_NAMES["output"],
+        dead_letter=DEFAULT_NAMES["dead_letter"],
+        group=f"{DEFAULT_GROUP}-{uuid.uuid4().hex[:10]}",
     )
-    secure_kafka.grant(*grant)
     admin = await provision(secure_kafka, topics)
     instance = service(
         secure_kafka, "scram", topics, delivery__backoff_ms="200", delivery__stall_after_s="3"
@@ -219,5 +248,4 @@ async def test_a_revoked_dead_letter_acl_blocks_its_partition_until_granted_back
         )
     finally:
         instance.stop()
-        secure_kafka.revoke(*grant)
     assert_no_secret(secure_kafka, instance.output())

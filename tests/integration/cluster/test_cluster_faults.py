@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from bench.kafka.cluster import LocalCluster
 
+from tests.integration.cluster.conftest import FENCED_AFTER_S
 from tests.support.kafka import create_topics, produce, read_all, record_count, wait_all_committed
 from tests.support.orders import Record, order_ids, valid_orders
 from tests.support.service import ServiceProcess, ServiceTopics, health
@@ -68,12 +69,17 @@ async def test_one_broker_down_keeps_the_service_ready_processing_and_quiet(clus
         await produce(cluster.bootstrap, topics.input, valid_orders(200, prefix="warm-up"))
         await read_all(cluster.bootstrap, topics.output, expected=200, timeout=60)
         await eventually(lambda: ready(service), until=lambda s: s == 200, timeout=30, what="ready")
-        feeding = asyncio.create_task(produce_for(cluster.bootstrap, topics.input, 24, prefix="outage"))
+        # Orders keep coming through the whole window, which spans the fencing of the killed node
+        # (acks=all stalls until then) with a margin: its second half is after it.
+        window = 2 * FENCED_AFTER_S + 6
+        feeding = asyncio.create_task(
+            produce_for(cluster.bootstrap, topics.input, window + 4, prefix="outage")
+        )
         lines_before = len(service.output().splitlines())
         cluster.kill(2)
         killed_at = time.monotonic()
         statuses, outputs = [], []
-        while time.monotonic() - killed_at < 20:
+        while time.monotonic() - killed_at < window:
             statuses.append(await ready(service))
             outputs.append(await record_count(cluster.bootstrap, topics.output))
             await asyncio.sleep(0.5)
