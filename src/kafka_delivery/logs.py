@@ -38,21 +38,26 @@ def tame_aiokafka(*, shown_on: logging.Handler | None = None) -> None:
 
 
 class ConnectionErrors(logging.Handler):
-    """Why aiokafka could not connect to each broker: it logs the cause, and raises without it."""
+    """Why aiokafka could not connect to each broker: it logs the cause, and raises without it.
+
+    Each cause keeps when it was logged: one process makes many calls (a test session, the bench),
+    and an error message names only the causes of its own call (`summary(since=...)`).
+    """
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
-        self.causes: dict[str, str] = {}
+        self.causes: dict[str, tuple[float, str]] = {}
 
     def emit(self, record: logging.LogRecord) -> None:
         # e.g. 'Unable connect to "%s:%s": %s' % (host, port, OSError(...))
         args = record.args
         if isinstance(args, tuple) and len(args) >= 2 and isinstance(args[-1], BaseException):
             where = ":".join(str(part) for part in args[:-1])
-            self.causes[where] = _describe(args[-1])
+            self.causes[where] = (time.monotonic(), _describe(args[-1]))
 
-    def summary(self) -> str:
-        return "; ".join(f"{where}: {cause}" for where, cause in self.causes.items())
+    def summary(self, since: float = 0.0) -> str:
+        """The causes logged at or after `since` (time.monotonic()), one per broker."""
+        return "; ".join(f"{where}: {cause}" for where, (at, cause) in self.causes.items() if at >= since)
 
 
 def _describe(error: BaseException) -> str:

@@ -2,11 +2,12 @@ import itertools
 import json
 import logging
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
 
-from kafka_delivery.logs import RepeatFilter
+from kafka_delivery.logs import ConnectionErrors, RepeatFilter
 from order_service.adapters.logs import JsonFormatter, configure_logging
 
 TEMPLATES = [
@@ -131,3 +132,17 @@ def test_configure_logging_installs_the_filter_on_its_handler() -> None:
 
     (handler,) = logging.getLogger().handlers
     assert any(isinstance(f, RepeatFilter) for f in handler.filters)
+
+
+def test_a_connection_error_names_only_the_causes_logged_since_its_call_began() -> None:
+    errors = ConnectionErrors()
+    log = logging.getLogger("aiokafka.conn.test")
+    log.addHandler(errors)
+    try:
+        log.warning('Unable connect to "%s:%s": %s', "old", 1, ConnectionRefusedError())
+        began = time.monotonic()
+        log.warning('Unable connect to "%s:%s": %s', "new", 2, TimeoutError())
+    finally:
+        log.removeHandler(errors)
+    assert errors.summary(since=began) == "new:2: no answer"
+    assert errors.summary() == "old:1: connection refused; new:2: no answer"

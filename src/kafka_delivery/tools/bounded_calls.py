@@ -7,6 +7,7 @@ each broker failed when aiokafka logged it (`kafka_delivery.logs.tame_aiokafka`)
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -44,14 +45,15 @@ async def bounded(doing: str, until: float) -> AsyncIterator[None]:
     A cluster that does not answer by then raises `KafkaUnreachable`, one that cannot be connected
     to `CannotConnect`; other Kafka errors pass.
     """
+    began = time.monotonic()
     try:
         async with asyncio.timeout_at(until):
             yield
     except (TimeoutError, KafkaTimeoutError, RequestTimedOutError):
-        known = connection_errors.summary()
+        known = connection_errors.summary(since=began)
         raise KafkaUnreachable(f"no answer while {doing}" + (f" ({known})" if known else "")) from None
     except (KafkaConnectionError, NoBrokersAvailable, NodeNotReadyError) as exc:
-        raise CannotConnect(connection_errors.summary() or f"{doing}: {exc}") from None
+        raise CannotConnect(connection_errors.summary(since=began) or f"{doing}: {exc}") from None
 
 
 async def within(call: Awaitable[T], timeout: float, doing: str = "waiting") -> T:
@@ -100,7 +102,7 @@ async def stalled(
     stuck = sorted([tp for tp, end in ends.items() if await consumer.position(tp) < end])
     more = f" and {len(stuck) - 5} more" if len(stuck) > 5 else ""
     names = ", ".join(f"{tp.topic}/{tp.partition}" for tp in stuck[:5])
-    known = connection_errors.summary()
+    known = connection_errors.summary(since=time.monotonic() - timeout)
     return KafkaUnreachable(
         f"no progress reading {names}{more} for {timeout:g}s" + (f" ({known})" if known else "")
     )
