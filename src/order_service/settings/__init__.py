@@ -26,6 +26,7 @@ from order_service.settings.groups import (
 from order_service.settings.variables import (
     Source,
     groups_of,
+    prefixed,
     present_names,
     source_of,
     unknown_names,
@@ -110,7 +111,7 @@ def _installed(module: str) -> bool:
 def env_name(location: tuple[int | str, ...]) -> str:
     if location == (OTEL_EXPORTER,):
         return OTEL_EXPORTER
-    return ENV_PREFIX + NESTED_DELIMITER.join(str(part).upper() for part in location)
+    return prefixed(location)
 
 
 def load_settings(**overrides: Any) -> Settings:

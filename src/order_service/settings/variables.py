@@ -67,6 +67,11 @@ class Given(NamedTuple):
     source: Source
 
 
+def prefixed(location: tuple[int | str, ...]) -> str:
+    """The variable of a setting at `location` in `Settings`: `ORDER_SERVICE_DELIVERY__GUARANTEE`."""
+    return ENV_PREFIX + NESTED_DELIMITER.join(str(part).upper() for part in location)
+
+
 def variables_of(model: type[BaseModel]) -> list[Variable]:
     """Every leaf setting of `model` (the `Settings` class), in declaration order."""
     return list(_walk(model, ()))
@@ -79,7 +84,7 @@ def _walk(model: type[BaseModel], path: tuple[str, ...]) -> Iterator[Variable]:
             yield from _walk(annotation, (*path, name))
             continue
         alias = field.validation_alias if isinstance(field.validation_alias, str) else None
-        env = alias or ENV_PREFIX + NESTED_DELIMITER.join(p.upper() for p in (*path, name))
+        env = alias or prefixed((*path, name))
         secret = annotation is SecretStr or SecretStr in get_args(annotation)
         yield Variable(env, (*path, name), secret)
 
