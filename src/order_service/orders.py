@@ -1,33 +1,51 @@
 """The order use case: decode OrderCreated, apply the rules, publish OrderProcessed."""
 
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from kafka_delivery.effects import EffectBatches
 from kafka_delivery.handlers import JsonHandler
+from kafka_delivery.logs import current_record
 from kafka_delivery.operations import CountsPerLabel
 from kafka_delivery.types import InputRecord, OutgoingRecord
 from order_service.adapters.logs import current_order_id
 from order_service.domain.events import OrderCreated, OrderProcessed
 from order_service.domain.rules import OrderPolicy
+from order_service.processing import Processor
 from order_service.settings import OrderSettings, ProcessingSettings
 
 logger = logging.getLogger(__name__)
 
 
 def order_handler(
-    processing: ProcessingSettings, orders: OrderSettings, *, output_topic: str, outcomes: CountsPerLabel
+    processing: ProcessingSettings,
+    orders: OrderSettings,
+    *,
+    output_topic: str,
+    outcomes: CountsPerLabel,
+    processor: Processor,
+    effects: EffectBatches | None = None,
+    group_id: str = "",
 ) -> "OrderHandler":
-    """Decode OrderCreated, apply the rules, encode OrderProcessed keyed by order id."""
+    """Decode OrderCreated, apply the rules, encode OrderProcessed keyed by order id.
+
+    With `effects`, each order is processed inside the batch transaction of `effects` and its outcome
+    stored in the inbox under the record's coordinates in `group_id`; a record found there is not
+    processed again, its stored outcome is published instead.
+    """
     policy = OrderPolicy(
         accepted_currencies=orders.accepted_currencies, default_currency=orders.default_currency
     )
-    rules = processing.processor
     count = outcomes.inc
 
-    def accounted(result: object) -> OrderProcessed:
+    def checked(result: object) -> OrderProcessed:
         if type(result) is not OrderProcessed and not isinstance(result, OrderProcessed):
             raise TypeError(f"the processor returned {type(result).__name__}, not an OrderProcessed")
+        return result
+
+    def accounted(result: OrderProcessed) -> OrderProcessed:
         count(result.status)
         if result.status == "rejected":
             logger.info("order rejected: %s", result.reason)
@@ -35,20 +53,55 @@ def order_handler(
             logger.debug("order processed")
         return result
 
-    # A plain processor runs in the engine's own turn (nothing here waits); an async one is awaited.
     process: Callable[[OrderCreated], OrderProcessed] | Callable[[OrderCreated], Awaitable[OrderProcessed]]
-    if processing.awaits():
+    if effects is not None:
 
+        async def process_with_effects(order: OrderCreated) -> OrderProcessed:
+            current_order_id.set(order.order_id)
+            record = current_record.get()
+            if record is None:
+                raise RuntimeError("no current record: effects need the record's coordinates")
+            made: list[tuple[OrderProcessed, bytes]] = []
+
+            async def work() -> bytes:
+                # The batch runs in its own task: the record's log context is set there for its work.
+                record_token, order_token = current_record.set(record), current_order_id.set(order.order_id)
+                try:
+                    result = processor.process(order, policy)
+                    if inspect.isawaitable(result):
+                        result = await result
+                finally:
+                    current_record.reset(record_token)
+                    current_order_id.reset(order_token)
+                processed = checked(result)
+                made.append((processed, processed.__pydantic_serializer__.to_json(processed)))
+                return made[-1][1]
+
+            outcome = await effects.run((group_id, record.topic, record.partition, record.offset), work)
+            # The work of the transaction that committed, or a stored outcome (processed before, in
+            # a transaction whose offset commit or outputs were lost): published again as it was.
+            if made and made[-1][1] is outcome:
+                return accounted(made[-1][0])
+            return accounted(OrderProcessed.model_validate_json(outcome))
+
+        process = process_with_effects
+    elif processing.awaits():
+        # A factory's function, or an async one: awaited when it returns an awaitable.
         async def process_async(order: OrderCreated) -> OrderProcessed:
             current_order_id.set(order.order_id)
-            return accounted(await rules(order, policy))
+            result = processor.process(order, policy)
+            if inspect.isawaitable(result):
+                result = await result
+            return accounted(checked(result))
 
         process = process_async
     else:
+        # A plain processor runs in the engine's own turn (nothing here waits).
+        rules = processing.processor
 
         def process_plain(order: OrderCreated) -> OrderProcessed:
             current_order_id.set(order.order_id)
-            return accounted(rules(order, policy))
+            return accounted(checked(rules(order, policy)))
 
         process = process_plain
 

@@ -1,20 +1,11 @@
 """Start-up either reaches a working state or exits non-zero with one line naming the cause."""
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.support.service import ServiceProcess, ServiceTopics, free_port
-
-
-def import_seconds() -> float:
-    """Seconds a fresh interpreter takes to import the service (and exit)."""
-    started = time.monotonic()
-    subprocess.run([sys.executable, "-c", "import order_service.bootstrap"], check=True)
-    return time.monotonic() - started
+from tests.support.service import ServiceProcess, ServiceTopics, free_port, import_seconds
 
 
 @pytest.fixture(scope="module")

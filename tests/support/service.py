@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -20,6 +21,14 @@ from tests.support.kafka import unique
 
 FASTSTREAM = str(Path(sys.executable).with_name("faststream"))
 ROOT = Path(__file__).parents[2]
+
+
+def import_seconds() -> float:
+    """Seconds a fresh interpreter takes to import the service (and exit): what a start-up timing
+    test subtracts, as it swings from 1 s to 8 s while the other half of the suite starts brokers."""
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-c", "import order_service.bootstrap"], check=True)
+    return time.monotonic() - started
 
 
 def free_port() -> int:

@@ -3,7 +3,7 @@ membership.py, tells whether it is)."""
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from aiokafka import TopicPartition
@@ -20,8 +20,9 @@ class Readiness:
 
 
 class ReadinessProbe:
-    """Ready = can make progress: every consumer in its group, no partition blocked, topics present,
-    and the leaders of the assigned partitions and the coordinators answer. Cached briefly.
+    """Ready = can make progress: every consumer in its group, no partition blocked, every dependency
+    (`dependencies`: each says what is wrong with it, or None) available, topics present, and the
+    leaders of the assigned partitions and the coordinators answer. Cached briefly.
 
     A broker that leads none of our partitions and coordinates nothing of ours may be down. A
     cluster-side failure counts only once it has lasted `tolerance_s`: a broker's death moves
@@ -37,6 +38,7 @@ class ReadinessProbe:
         memberships: Sequence[GroupMembership],
         blocked: Callable[[], Mapping[TopicPartition, str]],
         transactional_ids: Callable[[], Iterable[str]] = tuple,
+        dependencies: Sequence[Callable[[], Awaitable[str | None]]] = (),
         timeout_s: float = 3.0,
         cache_s: float = 1.0,
         tolerance_s: float = 15.0,
@@ -46,6 +48,7 @@ class ReadinessProbe:
         self._memberships = tuple(memberships)
         self._blocked = blocked
         self._transactional_ids = transactional_ids
+        self._dependencies = tuple(dependencies)
         self._timeout_s = timeout_s
         self._cache_s = cache_s
         self._tolerance_s = tolerance_s
@@ -72,6 +75,14 @@ class ReadinessProbe:
         if blocked := self._blocked():
             lines = tuple(f"{tp.topic}-{tp.partition}: {why}" for tp, why in sorted(blocked.items()))
             return Readiness(False, f"{len(lines)} partition(s) blocked", lines)
+        for dependency in self._dependencies:
+            try:
+                async with asyncio.timeout(self._timeout_s):
+                    problem = await dependency()
+            except Exception as exc:  # noqa: BLE001 - a check that fails means not ready
+                problem = f"a dependency check failed: {type(exc).__name__}"
+            if problem is not None:
+                return Readiness(False, problem)
         try:
             async with asyncio.timeout(self._timeout_s):
                 cluster = await self._cluster_answers()

@@ -11,6 +11,7 @@ from aiokafka.client import AIOKafkaClient
 from faststream.specification import AsyncAPI
 from opentelemetry.sdk.trace import TracerProvider
 
+from kafka_delivery.effects import DatabaseRefused, EffectBatches, Inbox, connect_pool
 from kafka_delivery.engine import DeliveryEngine
 from kafka_delivery.operations import ReadinessProbe, StallMonitor
 from kafka_delivery.producing import ProducerSink
@@ -22,7 +23,9 @@ from order_service.adapters.provisioning import provision, topic_specs
 from order_service.adapters.server import OrderServiceApp
 from order_service.adapters.supervision import Supervisor
 from order_service.bootstrap.broker import create_broker
-from order_service.settings import Settings, load_settings
+from order_service.errors import ConfigurationError
+from order_service.processing import Processor, ProcessorContext
+from order_service.settings import ENV_PREFIX, EffectsSettings, Settings, load_settings
 
 logger = logging.getLogger("order_service")
 STALL_CHECK_INTERVAL_S = 1.0
@@ -48,7 +51,11 @@ def create_app(
         topics=settings.topics.written(retry_topic=settings.retry.topic_enabled),
         linger_ms=settings.producer.linger_ms,
     )
-    broker, subscriptions = create_broker(settings, observed, sink=sink, producers=producers)
+    processor = Processor(settings.processing)
+    effects = effect_batches(settings.effects)
+    broker, subscriptions = create_broker(
+        settings, observed, sink=sink, producers=producers, processor=processor, effects=effects
+    )
     memberships = [s.membership for s in subscriptions]
     supervisor = Supervisor(
         grace_s=settings.shutdown_grace_period_s,
@@ -65,6 +72,7 @@ def create_app(
             for tp, b in s.pipeline.backoff.blocked.items()
         },
         transactional_ids=lambda: [i for s in subscriptions for i in s.pipeline.transactional_ids()],
+        dependencies=[effects.check] if effects is not None else [],
     )
     monitors = [
         StallMonitor(
@@ -81,9 +89,24 @@ def create_app(
     prepared = asyncio.Event()
 
     async def prepare() -> None:
-        """Wait for the cluster, provision the topics and start the producer, within the deadline."""
+        """Wait for the cluster, provision the topics, start the producer, connect the database and
+        enter the processor, each within its deadline. What was opened is closed if one fails."""
         if prepared.is_set():
             return
+        try:
+            await connect_kafka()
+            if effects is not None:
+                await start_effects(effects, settings.effects)
+            await processor.enter(ProcessorContext(settings, effects.pool if effects is not None else None))
+        except BaseException:
+            await processor.exit()
+            if effects is not None:
+                await effects.close()
+            await sink.stop()
+            raise
+        prepared.set()
+
+    async def connect_kafka() -> None:
         deadline = time.monotonic() + settings.kafka.connect_timeout_s
         await wait_for_cluster(settings.kafka, deadline)
         created, max_request_size = await retry_until(
@@ -95,7 +118,6 @@ def create_app(
         if created:
             logger.info("created topics: %s", ", ".join(created))
         await retry_until(deadline, "starting the producer", sink.start)
-        prepared.set()
 
     async def watch() -> None:
         tune_garbage_collector()
@@ -115,6 +137,10 @@ def create_app(
         for s in subscriptions:
             await supervisor.bounded(f"pipeline {s.group}", s.pipeline.close)
         await supervisor.bounded("producer", sink.stop)
+        # After the last commit: the processor's resources are no longer needed.
+        await supervisor.bounded("processor", processor.exit)
+        if effects is not None:
+            await supervisor.bounded("database", effects.close)
         await supervisor.bounded("readiness probe", probe.stop)
 
     return OrderServiceApp(
@@ -136,6 +162,37 @@ def create_app(
         supervisor=supervisor,
         prepare=prepare,
     )
+
+
+def effect_batches(effects: EffectsSettings) -> EffectBatches | None:
+    """The processor's effects in PostgreSQL when a database is set (docs/delivery-guarantees.md)."""
+    url = effects.database_url
+    if url is None:
+        return None
+    return EffectBatches(
+        lambda: connect_pool(
+            url.get_secret_value(),
+            timeout_s=effects.connect_timeout_s,
+            command_timeout_s=effects.statement_timeout_s,
+        ),
+        inbox=Inbox(effects.inbox_table) if effects.inbox else None,
+        retention_s=effects.inbox_retention_s,
+        max_batch=effects.max_batch,
+        transaction_timeout_s=effects.transaction_timeout_s,
+        backoff_ms=effects.backoff_ms,
+        max_backoff_ms=effects.max_backoff_ms,
+    )
+
+
+async def start_effects(batches: EffectBatches, effects: EffectsSettings) -> None:
+    """Connect and create the inbox; ConfigurationError naming the URL's variable when refused."""
+    variable = f"{ENV_PREFIX}EFFECTS__DATABASE_URL"
+    try:
+        await batches.start()
+    except DatabaseRefused as exc:
+        raise ConfigurationError(f"{variable}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - creating the inbox failed: the service cannot work
+        raise ConfigurationError(f"{variable}: preparing the inbox failed: {type(exc).__name__}") from None
 
 
 def tune_garbage_collector() -> None:

@@ -13,6 +13,7 @@ from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.middlewares import AckPolicy
 
+from kafka_delivery.effects import EffectBatches
 from kafka_delivery.engine import DeliveryEngine
 from kafka_delivery.faststream import decode_raw_batch, parse_raw_batch
 from kafka_delivery.operations import GroupMembership
@@ -22,6 +23,7 @@ from order_service.adapters.observability import Observability
 from order_service.bootstrap.pipelines import build_engine, build_guarantee, guard_with_dead_letters
 from order_service.domain.events import OrderCreated, OrderProcessed
 from order_service.orders import OrderHandler, order_handler
+from order_service.processing import Processor
 from order_service.settings import ConsumerSettings, Settings, TopicSettings
 
 CLIENT_OPTIONS = {
@@ -52,7 +54,13 @@ class Subscription:
 
 
 def create_broker(
-    settings: Settings, observed: Observability, *, sink: RecordSink, producers: ProducerFactory
+    settings: Settings,
+    observed: Observability,
+    *,
+    sink: RecordSink,
+    producers: ProducerFactory,
+    processor: Processor,
+    effects: EffectBatches | None,
 ) -> tuple[KafkaBroker, list[Subscription]]:
     """The broker with a subscription for the input topic, and for the delayed retry topic when
     it is enabled: the same parts for each."""
@@ -78,14 +86,28 @@ def create_broker(
         log_level=logging.DEBUG,
     )
     router = KafkaRouter()
-    orders = order_handler(
-        settings.processing, settings.orders, output_topic=topics.output, outcomes=observed.orders
-    )
     subscribed = [(topics.input, consumer.group_id, False)]
     if settings.retry.topic_enabled:
         subscribed.append((topics.retry, consumer.retry_group_id, True))
     subscriptions = [
-        _subscription(settings, router, observed, orders, sink=sink, producers=producers, at=at)
+        _subscription(
+            settings,
+            router,
+            observed,
+            # Per subscription: the inbox keys records by their consumer group.
+            order_handler(
+                settings.processing,
+                settings.orders,
+                output_topic=topics.output,
+                outcomes=observed.orders,
+                processor=processor,
+                effects=effects,
+                group_id=at[1],
+            ),
+            sink=sink,
+            producers=producers,
+            at=at,
+        )
         for at in subscribed
     ]
     document_outputs(router, topics, retry_topic=settings.retry.topic_enabled)

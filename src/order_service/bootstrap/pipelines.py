@@ -93,7 +93,8 @@ def build_engine(
             backoff_ms=delivery.backoff_ms,
             max_backoff_ms=delivery.max_backoff_ms,
             commit_interval_ms=delivery.commit_interval_ms,
-            eager=not processing.awaits(),
+            # Effects wait for their batch's transaction: records run in tasks then.
+            eager=not processing.awaits() and not settings.effects.enabled,
         ),
         gate=DelayGate() if delayed else None,
         consumer=consumer,

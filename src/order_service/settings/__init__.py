@@ -4,6 +4,7 @@ import importlib.util
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -15,6 +16,7 @@ from order_service.settings.groups import (
     ConsumerSettings,
     DeadLetterSettings,
     DeliverySettings,
+    EffectsSettings,
     HttpSettings,
     KafkaSettings,
     OrderSettings,
@@ -40,6 +42,7 @@ __all__ = [
     "DeadLetterSettings",
     "DeliverySettings",
     "EffectiveSetting",
+    "EffectsSettings",
     "HttpSettings",
     "KafkaSettings",
     "OrderSettings",
@@ -74,6 +77,7 @@ class Settings(BaseSettings):
     dead_letter: DeadLetterSettings = DeadLetterSettings()
     retry: RetrySettings = RetrySettings()
     http: HttpSettings = HttpSettings()
+    effects: EffectsSettings = EffectsSettings()
     shutdown_grace_period_s: Annotated[float, Field(gt=0, le=300)] = 20.0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
@@ -97,8 +101,14 @@ class Settings(BaseSettings):
         return self
 
     def secret_values(self) -> list[str]:
-        secrets = (self.kafka.sasl_password, self.kafka.ssl_password)
-        return [s.get_secret_value() for s in secrets if s is not None]
+        """What error messages and dead letters must never show: the database URL's password too,
+        as a driver's error may quote it alone."""
+        secrets = (self.kafka.sasl_password, self.kafka.ssl_password, self.effects.database_url)
+        values = [s.get_secret_value() for s in secrets if s is not None]
+        if self.effects.database_url is not None:
+            password = urlsplit(self.effects.database_url.get_secret_value()).password
+            values += [password] if password else []
+        return values
 
 
 def _installed(module: str) -> bool:

@@ -5,6 +5,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -164,19 +165,40 @@ class RetrySettings(Group):
         )
 
 
-def _processor_shape(processor: Callable[..., Any]) -> Callable[..., Any]:
-    """A callable taking (order, policy), plain or async; what it returns is checked per record."""
-    if not callable(processor):
-        raise ValueError("must be a callable (order, policy) -> OrderProcessed, plain or async")
+ProcessorForm = Literal["function", "factory", "factory_with_context"]
+
+
+def processor_form(processor: Callable[..., Any]) -> ProcessorForm:
+    """Which form of processor `processor` is (README, "Write your own processor"):
+
+    - "function": `(order, policy) -> OrderProcessed`, plain or async;
+    - "factory": a zero-argument callable returning an async context manager that yields one;
+    - "factory_with_context": the same, with one parameter named `context`: a `ProcessorContext`.
+    """
     try:
-        inspect.signature(processor).bind(None, None)
-    except TypeError:
-        raise ValueError(
-            "must accept two positional arguments, (order, policy), and return an OrderProcessed "
-            "(or, for an async function, a coroutine of one)"
-        ) from None
-    except ValueError:  # a builtin without a signature: nothing to check
-        pass
+        signature = inspect.signature(processor)
+    except ValueError:  # a builtin without a signature: taken as a function
+        return "function"
+    for form, arguments in (("factory", ()), ("function", (None, None))):
+        try:
+            signature.bind(*arguments)
+        except TypeError:
+            continue
+        return form  # type: ignore[return-value]
+    if list(signature.parameters) == ["context"]:
+        return "factory_with_context"
+    raise ValueError(
+        "must accept two positional arguments, (order, policy), and return an OrderProcessed (or, "
+        "for an async function, a coroutine of one); or be a factory: a callable of no argument, or "
+        "of one named context (a ProcessorContext), returning an async context manager that yields "
+        "such a function"
+    )
+
+
+def _processor_shape(processor: Callable[..., Any]) -> Callable[..., Any]:
+    if not callable(processor):
+        raise ValueError("must be a callable (order, policy) -> OrderProcessed, plain or async, or a factory")
+    processor_form(processor)
     return processor
 
 
@@ -195,13 +217,62 @@ class ProcessingSettings(Group):
     # How long a rebalance waits for the revoked partitions' records to be committed.
     drain_timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
 
+    def form(self) -> ProcessorForm:
+        return processor_form(self.processor)
+
     def awaits(self) -> bool:
-        """Whether the processor is async (`async def`, or an object whose `__call__` is): its records
-        run in tasks. A plain one runs in the engine's own turn, without a task switch."""
+        """Whether records run in tasks: the processor is async (`async def`, or an object whose
+        `__call__` is), or a factory's, which is known only once entered. A plain function runs in
+        the engine's own turn, without a task switch."""
         processor = self.processor
-        return inspect.iscoroutinefunction(processor) or inspect.iscoroutinefunction(
-            getattr(processor, "__call__", None)  # noqa: B004 - an instance with an async __call__
+        return (
+            self.form() != "function"
+            or inspect.iscoroutinefunction(processor)
+            or inspect.iscoroutinefunction(
+                getattr(processor, "__call__", None)  # noqa: B004 - an instance with an async __call__
+            )
         )
+
+
+def _database_url(url: SecretStr | None) -> SecretStr | None:
+    """postgresql://user:password@host:port/database; the value is never echoed, it holds a password."""
+    if url is None:
+        return None
+    try:
+        parts = urlsplit(url.get_secret_value())
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        raise ValueError("is not a URL: postgresql://user:password@host:port/database") from None
+    if parts.scheme not in ("postgresql", "postgres") or not parts.hostname or len(parts.path) < 2:
+        raise ValueError("must be postgresql://user:password@host:port/database") from None
+    return url
+
+
+class EffectsSettings(Group):
+    """The processor's effects in PostgreSQL, exactly once through the inbox (docs/delivery-guarantees.md).
+    Off until a database URL is set."""
+
+    database_url: Annotated[SecretStr | None, AfterValidator(_database_url)] = None
+    # Off: the processor still gets a transaction per batch, but its effects are at least once.
+    inbox: bool = True
+    inbox_table: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}(\.[a-z_][a-z0-9_]{0,62})?$")] = (
+        "order_service_inbox"
+    )
+    # Inbox rows older than this are deleted. A record redelivered later than this (an offset reset,
+    # a replay) is processed again: keep it above the input topic's retention (7 days by default).
+    inbox_retention_s: Annotated[float, Field(gt=0)] = 7 * 24 * 3600.0
+    max_batch: Annotated[int, Field(gt=0, le=10_000)] = 500
+    # Start-up waits this long for the database; a refused login fails at once.
+    connect_timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
+    # One statement, and one batch's transaction, may take this long before it is retried.
+    statement_timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
+    transaction_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+    backoff_ms: Positive = 100
+    max_backoff_ms: Positive = 5_000
+
+    @property
+    def enabled(self) -> bool:
+        return self.database_url is not None
 
 
 class DeliverySettings(Group):
