@@ -1,15 +1,16 @@
-"""Session fixtures: a real Kafka broker for integration tests, never a silent skip."""
+"""Session fixtures: a real Kafka broker for integration tests, never a silent skip; a real PostgreSQL."""
 
 import asyncio
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
+from tests.support import postgres
 from tests.support.service import free_port
 
 ROOT = Path(__file__).parents[1]
@@ -94,13 +95,14 @@ def kafka_container_env(host_port: int, alias: str) -> dict[str, str]:
     }
 
 
-def announce(config: pytest.Config, message: str) -> None:
-    """A line in the test output even when the test passes: which Kafka the run uses matters."""
+def announce(config: pytest.Config, message: str, tag: str = "kafka") -> None:
+    """A line in the test output even when the test passes: which Kafka (or PostgreSQL) the run uses
+    matters."""
     logger.info(message)
     capture = config.pluginmanager.get_plugin("capturemanager")
     assert capture is not None
     with capture.global_and_fixture_disabled():
-        print(f"\n[kafka] {message}", flush=True)
+        print(f"\n[{tag}] {message}", flush=True)
 
 
 @pytest.fixture(scope="session")
@@ -133,3 +135,31 @@ def kafka(pytestconfig: pytest.Config) -> Iterator[str]:
         yield bootstrap
     finally:
         container.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server(pytestconfig: pytest.Config) -> Iterator[str]:
+    """URL of the `orders` database on a real PostgreSQL: POSTGRES_URL, or `scripts/postgres up` on
+    127.0.0.1:25432 with its data in .cache/postgres-test (tests/support/postgres.py), taken down
+    after the session."""
+    if url := postgres.external_url():
+        announce(pytestconfig, f"using the PostgreSQL at {postgres.redacted(url)} (POSTGRES_URL)", "postgres")
+    else:
+        where = f"127.0.0.1:{postgres.PORT} (scripts/postgres, {postgres.RUN_DIR})"
+        announce(pytestconfig, f"PostgreSQL at {where}", "postgres")
+    try:
+        with postgres.server_session() as url:
+            yield url
+    except postgres.PostgresError as exc:
+        pytest.fail(f"the test PostgreSQL: {exc}", pytrace=False)
+
+
+@pytest.fixture
+async def database_url(postgres_server: str) -> AsyncIterator[str]:
+    """A fresh empty database on the `postgres_server`, dropped after the test: its URL."""
+    name = postgres.unique_database()
+    url = await postgres.create_database(postgres_server, name)
+    try:
+        yield url
+    finally:
+        await postgres.drop_database(postgres_server, name)
