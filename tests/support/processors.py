@@ -13,10 +13,12 @@ check that one key's calls never overlap and come in offset order.
 """
 
 import asyncio
+import contextlib
 import os
 import random
 import zlib
 from collections import Counter
+from collections.abc import AsyncIterator, Callable
 
 from order_service.domain.events import OrderCreated, OrderProcessed
 from order_service.domain.rules import OrderPolicy, process_order
@@ -56,3 +58,49 @@ async def slow(order: OrderCreated, policy: OrderPolicy) -> OrderProcessed:
         return process_order(order, policy)
     finally:
         _note(order.order_id, "end")
+
+
+# `recorded` is a factory (README, "Write your own processor"). Entering, the first record and
+# exiting each append a line to the file named by TEST_LIFECYCLE_LOG: `enter`, `first <order id>`,
+# and `exit committed=<sum of the group's committed offsets on the input topic>`, read from Kafka at
+# exit, so a test can tell that the exit came after the last commit.
+def _lifecycle(line: str) -> None:
+    with open(os.environ["TEST_LIFECYCLE_LOG"], "a") as log:
+        log.write(f"{os.getpid()} {line}\n")
+
+
+async def _committed_sum() -> int:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=os.environ["ORDER_SERVICE_KAFKA__BOOTSTRAP_SERVERS"])
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(os.environ["ORDER_SERVICE_CONSUMER__GROUP_ID"])
+    finally:
+        await admin.close()
+    topic = os.environ["ORDER_SERVICE_TOPICS__INPUT"]
+    return sum(meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset > 0)
+
+
+@contextlib.asynccontextmanager
+async def recorded() -> AsyncIterator[Callable[[OrderCreated, OrderPolicy], OrderProcessed]]:
+    _lifecycle("enter")
+    seen: list[str] = []
+
+    def process(order: OrderCreated, policy: OrderPolicy) -> OrderProcessed:
+        if not seen:
+            seen.append(order.order_id)
+            _lifecycle(f"first {order.order_id}")
+        return process_order(order, policy)
+
+    try:
+        yield process
+    finally:
+        _lifecycle(f"exit committed={await _committed_sum()}")
+
+
+@contextlib.asynccontextmanager
+async def refusing() -> AsyncIterator[Callable[[OrderCreated, OrderPolicy], OrderProcessed]]:
+    """A factory whose enter fails, as one whose database is unreachable would."""
+    raise RuntimeError("the pricing cache could not be loaded")
+    yield process_order  # pragma: no cover - makes this a generator
