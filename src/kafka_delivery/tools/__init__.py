@@ -21,13 +21,22 @@ from kafka_delivery.tools.reading import (
     reading_consumer,
     remaining,
 )
-from kafka_delivery.tools.reconcile import Report, Selection, Topics, read_and_reconcile
+from kafka_delivery.tools.reconcile import (
+    InboxCheck,
+    InboxReport,
+    Report,
+    Selection,
+    Topics,
+    read_and_reconcile,
+)
 from kafka_delivery.tools.redrive import ReplayFilter, replay_record
 
 __all__ = [
     "ABANDON_TIMEOUT",
     "CLOSE_TIMEOUT",
     "DEFAULT_TIMEOUT",
+    "InboxCheck",
+    "InboxReport",
     "ReplayFilter",
     "Report",
     "Selection",

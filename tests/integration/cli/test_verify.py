@@ -10,10 +10,19 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from kafka_delivery.headers import INPUT_OFFSET, INPUT_PARTITION, INPUT_TOPIC
+from kafka_delivery.headers import (
+    DLQ_ORIGINAL_OFFSET,
+    DLQ_ORIGINAL_PARTITION,
+    DLQ_ORIGINAL_TOPIC,
+    INPUT_OFFSET,
+    INPUT_PARTITION,
+    INPUT_TOPIC,
+)
 from order_service.cli.samples import malformed_corpus
+from tests.support.effects import STOCK_PROCESSOR, fill_stock, scarce_stock
 from tests.support.kafka import create_topics, hosts, produce, read_all, unique, wait_all_committed
 from tests.support.orders import Record, valid_orders
 from tests.support.service import ServiceProcess, ServiceTopics
@@ -239,3 +248,80 @@ async def test_outcomes_through_the_retry_topic_name_the_original_input_and_keep
     assert (counts["inputs"], counts["processed"], counts["dead_lettered"]) == (302, 301, 1)
     assert (counts["retried"], counts["order_violations"], counts["outside_range"]) == (2, 0, 0)
     assert result["records_read"]["retry"] == 2
+
+
+async def test_verify_effects_checks_the_inbox_and_names_each_doctored_row(
+    kafka: str, topics: ServiceTopics, service: Service, database_url: str, tmp_path: Path
+) -> None:
+    valid = valid_orders(1_000, prefix="inbox")
+    bad: list[Record] = [(f"bad-{m.name}".encode(), m.value, []) for m in malformed_corpus()]
+    await fill_stock(database_url, scarce_stock(valid))
+    await produce(kafka, topics.input, mixed(valid, bad))
+    instance = service(processing__processor=STOCK_PROCESSOR, effects__database_url=database_url).start()
+    outputs = await read_all(kafka, topics.output, expected=len(valid))
+    await wait_all_committed(kafka, topics.input, topics.group)
+    assert instance.terminate() == 0
+    env = {**instance.env, "ORDER_SERVICE_TOPICS__RETRY": f"{topics.input}.retry"}
+
+    code, result, stderr = run_verify(env, "--effects", cwd=tmp_path)
+    assert (code, result["result"]) == (0, "clean"), stderr
+    assert result["inbox"]["counts"] == {
+        "rows": len(valid),
+        "checked": len(valid),
+        "missing_rows": 0,
+        "differing": 0,
+        "dead_lettered_rows": 0,
+        "unpublished_rows": 0,
+    }
+
+    # Doctor the inbox: a row deleted, an outcome changed, a row for a dead-lettered input.
+    deleted, changed = input_of(outputs[0]), input_of(outputs[1])
+    dead = (await read_all(kafka, topics.dead_letter, expected=len(bad)))[0]
+    dead_input = {k: int(v) if k != "topic" else v for k, v in _original(dead).items()}
+    conn = await asyncpg.connect(database_url)
+    try:
+        where = "group_id = $1 AND input_topic = $2 AND input_partition = $3 AND input_offset = $4"
+        key = (topics.group,)
+        await conn.execute(f"DELETE FROM order_service_inbox WHERE {where}", *key, *deleted.values())
+        await conn.execute(
+            f"UPDATE order_service_inbox SET outcome = 'x' WHERE {where}",
+            *key,
+            *changed.values(),
+        )
+        await conn.execute(
+            "INSERT INTO order_service_inbox (group_id, input_topic, input_partition, input_offset, outcome)"
+            " VALUES ($1, $2, $3, $4, 'y')",
+            *key,
+            *dead_input.values(),
+        )
+    finally:
+        await conn.close()
+    code, doctored, _ = run_verify(env, "--effects", cwd=tmp_path)
+    assert (code, doctored["result"]) == (1, "violations")
+    inbox = doctored["inbox"]
+    assert inbox["counts"]["missing_rows"] == 1
+    assert inbox["counts"]["differing"] == 1
+    assert inbox["counts"]["dead_lettered_rows"] == 1
+    assert inbox["missing_rows"] == [deleted]
+    assert inbox["differing"] == [changed]
+    assert inbox["dead_lettered_rows"] == [dead_input]
+
+    # Without a database URL it cannot check, and says which variable is missing.
+    del env["ORDER_SERVICE_EFFECTS__DATABASE_URL"]
+    code, result, stderr = run_verify(env, "--effects", cwd=tmp_path)
+    assert code == 2
+    assert "--effects needs ORDER_SERVICE_EFFECTS__DATABASE_URL" in result["error"]
+    env["ORDER_SERVICE_EFFECTS__DATABASE_URL"] = database_url.replace(":postgres@", ":wrong-Secret-7@")
+    code, result, stderr = run_verify(env, "--effects", cwd=tmp_path)
+    assert code == 2
+    assert "ORDER_SERVICE_EFFECTS__DATABASE_URL: the database refused the connection" in result["error"]
+    assert "wrong-Secret-7" not in stderr + json.dumps(result)
+
+
+def _original(dead_letter: Any) -> dict[str, str]:
+    headers = {k: v.decode() for k, v in dead_letter.headers}
+    return {
+        "topic": headers[DLQ_ORIGINAL_TOPIC],
+        "partition": headers[DLQ_ORIGINAL_PARTITION],
+        "offset": headers[DLQ_ORIGINAL_OFFSET],
+    }

@@ -54,7 +54,7 @@ OPTIONS = {
     "config": {"--json", "--help"},
     "verify": {
         *("--from-offset", "--to-offset", "--since", "--until", "--json", "--allow-duplicates"),
-        *("--list", "--timeout", "--help"),
+        *("--list", "--timeout", "--effects", "--help"),
     },
     "dlq": {"--help"},
     "dlq list": {"--timeout", "--help"},

@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from kafka_delivery.errors import MissingTopicsError
 from kafka_delivery.tools.bounded_calls import bounded, close, deadline
 from kafka_delivery.tools.reading import partitions_of, reading_consumer
+from kafka_delivery.tools.reconcile.inbox import InboxCheck
 from kafka_delivery.tools.reconcile.model import retried_input
 from kafka_delivery.tools.reconcile.reconciler import Reconciler
 from kafka_delivery.tools.reconcile.report import Report
@@ -55,12 +56,14 @@ async def read_and_reconcile(
     timeout: float = 30.0,
     listed: int = 20,
     progress: Progress | None = None,
+    inbox: InboxCheck | None = None,
 ) -> Report:
     """Read the topics (`read_committed`) up to their end offsets at start, and reconcile them.
 
     The input topic is read over the selected range, the other topics whole (the outcome of an
     input in range may be anywhere in them). `timeout` bounds connecting, each metadata or offsets
     request, and each stretch of fetching that makes no progress; then `KafkaUnreachable` is raised.
+    With `inbox`, the outputs and dead letters are fed to it too (`report.inbox`).
     """
     consumer = reading_consumer(**client_kwargs)
     try:
@@ -76,10 +79,12 @@ async def read_and_reconcile(
         bounds = {tp: (firsts[tp], ends[tp]) for tp in everything}
         bounds.update({TopicPartition(*tp): r for tp, r in ranges.items()})
         reconciler = Reconciler(ranges, listed=listed)
-        handlers = _handlers(reconciler, topics, partitions)
+        handlers = _handlers(reconciler, topics, partitions, inbox)
         await scan(consumer, bounds, handlers, timeout, progress)
         report = reconciler.report()
         report.retry_topic_read = topics.retry in handlers
+        if inbox is not None:
+            report.inbox = inbox.report(ranges)
         return report
     finally:
         await close(consumer)
@@ -112,7 +117,7 @@ async def _partitions(
 
 
 def _handlers(
-    reconciler: Reconciler, topics: Topics, partitions: Mapping[str, Any]
+    reconciler: Reconciler, topics: Topics, partitions: Mapping[str, Any], inbox: InboxCheck | None
 ) -> dict[str, Callable[[Any], None]]:
     def on_input(record: Any) -> None:
         reconciler.add_input_at(record.topic, record.partition, record.offset)
@@ -121,10 +126,21 @@ def _handlers(
         if (named := retried_input(record)) is not None:
             reconciler.add_retried(named)
 
+    on_output, on_dead_letter = reconciler.add_output_record, reconciler.add_dead_letter_record
+    if inbox is not None:
+
+        def on_output(record: Any) -> None:
+            reconciler.add_output_record(record)
+            inbox.add_output_record(record)
+
+        def on_dead_letter(record: Any) -> None:
+            reconciler.add_dead_letter_record(record)
+            inbox.add_dead_letter_record(record)
+
     handlers: dict[str, Callable[[Any], None]] = {
         topics.input: on_input,
-        topics.output: reconciler.add_output_record,
-        topics.dead_letter: reconciler.add_dead_letter_record,
+        topics.output: on_output,
+        topics.dead_letter: on_dead_letter,
     }
     if topics.retry is not None and topics.retry in partitions:
         handlers[topics.retry] = on_hop

@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 from typing import Any
 
+from kafka_delivery.tools.reconcile.inbox import InboxReport
 from kafka_delivery.tools.reconcile.model import TopicPartitionOffset
 
 
@@ -71,11 +72,15 @@ class Report:
     order_violation_list: list[OutOfOrder] = field(default_factory=list)
     outside_range_list: list[Stray] = field(default_factory=list)
     unattributed_list: list[Stray] = field(default_factory=list)
+    # The effects inbox compared with the outcomes, when it was asked for (inbox.py).
+    inbox: InboxReport | None = None
 
     def violations(self, *, allow_duplicates: bool = False) -> int:
-        """Findings that break "exactly one outcome per input, in order"; strays outside are not."""
+        """Findings that break "exactly one outcome per input, in order" (and, with the inbox, "one
+        inbox row per processed input, holding what was published"); strays outside are not."""
         duplicates = 0 if allow_duplicates else self.duplicates
-        return self.missing + duplicates + self.unmatched + self.order_violations
+        inbox = self.inbox.violations() if self.inbox is not None else 0
+        return self.missing + duplicates + self.unmatched + self.order_violations + inbox
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -107,4 +112,5 @@ class Report:
             "order_violations": [v.as_dict() for v in self.order_violation_list],
             "outside_range": [s.as_dict() for s in self.outside_range_list],
             "unattributed": [s.as_dict() for s in self.unattributed_list],
+            **({"inbox": self.inbox.as_dict()} if self.inbox is not None else {}),
         }

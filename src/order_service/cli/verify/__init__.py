@@ -3,6 +3,9 @@
 Reads the input, output, dead-letter (and, when it exists, retry) topics with `read_committed` up to
 their end offsets at start, matches each outcome to its input by its provenance headers and reports
 missing, duplicate, unmatched and out-of-order outcomes (docs/delivery-guarantees.md, "Verifying").
+With `--effects`, it also reads the effects inbox and reports processed inputs without an inbox
+row, published outcomes that differ from the stored one, and inbox rows of inputs that were
+dead-lettered or have nothing published.
 What it prints is in output.py.
 
 Exit status: 0 every input in range has exactly one outcome, in order; 1 violations found;
@@ -18,19 +21,22 @@ import time
 from datetime import datetime
 from typing import Annotated, Any, NoReturn
 
+import asyncpg
 import typer
 from aiokafka.errors import KafkaError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from kafka_delivery.effects import Inbox
 from kafka_delivery.errors import CannotConnect, KafkaUnreachable, MissingTopicsError
-from kafka_delivery.tools import DEFAULT_TIMEOUT, Report, Selection, Topics, read_and_reconcile
+from kafka_delivery.tools import DEFAULT_TIMEOUT, InboxCheck, Report, Selection, Topics, read_and_reconcile
 from order_service.adapters.connection import client_kwargs
 from order_service.cli.common import PROG, configure_logging, seconds, utc_datetime
 from order_service.cli.verify.output import CANNOT_CHECK, CLEAN, VIOLATIONS, Scope, as_json, summary
-from order_service.settings import ConfigurationError, Settings, load_settings
+from order_service.settings import ENV_PREFIX, ConfigurationError, Settings, load_settings
 
 DEFAULT_LISTED = 10
+DATABASE_VARIABLE = f"{ENV_PREFIX}EFFECTS__DATABASE_URL"
 EPILOG = "Exit status: 0 clean, 1 violations found, 2 could not check."
 
 
@@ -43,7 +49,36 @@ def _topics(settings: Settings) -> Topics:
     return Topics(input=t.input, output=t.output, dead_letter=t.dead_letter, retry=t.retry)
 
 
-async def _check(settings: Settings, scope: Scope, *, timeout: float, listed: int) -> Report:
+async def _inbox_rows(settings: Settings, timeout: float) -> dict[tuple[str, int, int], bytes]:
+    """The inbox rows of the input topic's group, keyed by input (topic, partition, offset)."""
+    url = settings.effects.database_url
+    if url is None:
+        raise ConfigurationError(f"--effects needs {DATABASE_VARIABLE}")
+    try:
+        conn = await asyncpg.connect(url.get_secret_value(), timeout=timeout)
+    except (asyncpg.InvalidAuthorizationSpecificationError, asyncpg.InvalidCatalogNameError) as exc:
+        raise EffectsUnreadable(f"the database refused the connection: {exc}") from None
+    except (OSError, TimeoutError) as exc:
+        raise EffectsUnreadable(
+            f"cannot reach the database within {timeout:g}s: {type(exc).__name__}"
+        ) from None
+    try:
+        rows = await asyncio.wait_for(
+            Inbox(settings.effects.inbox_table).rows(conn, settings.consumer.group_id), timeout
+        )
+    except asyncpg.UndefinedTableError:
+        raise EffectsUnreadable(f"there is no inbox table {settings.effects.inbox_table}") from None
+    finally:
+        await conn.close(timeout=timeout)
+    return {(topic, partition, offset): outcome for (_, topic, partition, offset), outcome in rows.items()}
+
+
+class EffectsUnreadable(Exception):
+    """The inbox could not be read: the database refused, did not answer, or has no inbox table."""
+
+
+async def _check(settings: Settings, scope: Scope, *, timeout: float, listed: int, effects: bool) -> Report:
+    inbox = InboxCheck(await _inbox_rows(settings, timeout), listed=max(0, listed)) if effects else None
     selection = Selection(
         from_offset=scope.from_offset,
         to_offset=scope.to_offset,
@@ -67,6 +102,7 @@ async def _check(settings: Settings, scope: Scope, *, timeout: float, listed: in
             timeout=timeout,
             listed=max(0, listed),
             progress=lambda done, total: bar.update(task, completed=done, total=total),
+            inbox=inbox,
         )
 
 
@@ -105,6 +141,10 @@ _UNTIL = (
 _DUPLICATES = (
     "report duplicate outcomes without failing (at-least-once mode may repeat outputs after a crash)"
 )
+_EFFECTS = (
+    "also check the effects inbox (ORDER_SERVICE_EFFECTS__DATABASE_URL): one row per processed input, "
+    "holding the outcome that was published"
+)
 _TIMEOUT = (
     "bounds connecting, each metadata or offsets request, and each fetch that makes no progress; then exit 2"
 )
@@ -130,10 +170,11 @@ def command(
     timeout: Annotated[
         float, typer.Option("--timeout", parser=seconds, metavar="SECONDS", help=_TIMEOUT)
     ] = DEFAULT_TIMEOUT,
+    effects: Annotated[bool, typer.Option("--effects", help=_EFFECTS)] = False,
 ) -> None:
     """Check that every input record has exactly one outcome (an output or a dead letter), in input
     order. Topics and connection come from the ORDER_SERVICE_* settings."""
-    scope = Scope(from_offset, to_offset, since, until, allow_duplicates)
+    scope = Scope(from_offset, to_offset, since, until, allow_duplicates, effects)
     if (contradiction := _inconsistency(scope)) is not None:
         _cannot_check(contradiction, as_json=json_output)
     try:
@@ -146,7 +187,11 @@ def command(
     bootstrap = ",".join(settings.kafka.bootstrap_servers)
     started = time.monotonic()
     try:
-        report = asyncio.run(_check(settings, scope, timeout=timeout, listed=listed))
+        report = asyncio.run(_check(settings, scope, timeout=timeout, listed=listed, effects=effects))
+    except ConfigurationError as exc:
+        _cannot_check(str(exc), as_json=json_output)
+    except EffectsUnreadable as exc:
+        _cannot_check(f"{DATABASE_VARIABLE}: {exc}", as_json=json_output)
     except CannotConnect as exc:
         _cannot_check(f"Kafka at {bootstrap}: cannot connect ({exc})", as_json=json_output)
     except KafkaUnreachable as exc:

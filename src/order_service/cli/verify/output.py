@@ -19,6 +19,7 @@ class Scope:
     since: datetime | None = None
     until: datetime | None = None
     allow_duplicates: bool = False
+    effects: bool = False
 
 
 def as_json(topics: Topics, args: Scope, report: Report, code: int, elapsed: float) -> dict[str, Any]:
@@ -38,6 +39,7 @@ def as_json(topics: Topics, args: Scope, report: Report, code: int, elapsed: flo
             "since": args.since.isoformat() if args.since else None,
             "until": args.until.isoformat() if args.until else None,
             "allow_duplicates": args.allow_duplicates,
+            "effects": args.effects,
         },
         **report.as_dict(),
         "elapsed_s": round(elapsed, 3),
@@ -111,14 +113,48 @@ def summary(topics: Topics, args: Scope, report: Report, violations: int, elapse
     section(
         "no provenance (information)", report.unattributed, [str(s.outcome) for s in report.unattributed_list]
     )
+    if (inbox := report.inbox) is not None:
+        lines += [
+            "",
+            "effects inbox",
+            *(
+                f"  {name:<18}{count:>10}   {note}".rstrip()
+                for name, count, note in (
+                    ("rows", inbox.rows, "inbox rows of inputs in range"),
+                    ("checked", inbox.checked, "outputs compared with their row"),
+                    ("missing rows", inbox.missing_rows, "published, but no inbox row"),
+                    ("differing", inbox.differing, "published outcome differs from the stored one"),
+                    ("dead-lettered", inbox.dead_lettered_rows, "an inbox row for a dead-lettered input"),
+                    ("unpublished", inbox.unpublished_rows, "an inbox row, nothing published"),
+                )
+            ),
+        ]
+        section("inputs without an inbox row", inbox.missing_rows, [str(r) for r in inbox.missing_row_list])
+        section("outcomes differing from the inbox", inbox.differing, [str(r) for r in inbox.differing_list])
+        section(
+            "inbox rows of dead-lettered inputs",
+            inbox.dead_lettered_rows,
+            [str(r) for r in inbox.dead_lettered_row_list],
+        )
+        section(
+            "inbox rows with nothing published",
+            inbox.unpublished_rows,
+            [str(r) for r in inbox.unpublished_row_list],
+        )
     read = report.inputs + report.outputs_read + report.dead_letters_read + report.retry_hops_read
     lines += ["", f"read {read} records in {elapsed:.1f}s"]
     if violations:
-        lines.append(f"VIOLATIONS: {violations} finding(s) break exactly-one-outcome-in-order")
+        broken = "exactly-one-outcome-in-order" + (" or one-inbox-row-per-input" if report.inbox else "")
+        lines.append(f"VIOLATIONS: {violations} finding(s) break {broken}")
         if report.missing:
             lines.append(
                 "  (a running service may not have handled the newest inputs yet: --until leaves them out)"
             )
+    elif report.inbox is not None:
+        lines.append(
+            "OK: every input in range has exactly one outcome, in input order, and every processed "
+            "input one inbox row holding it"
+        )
     else:
         lines.append("OK: every input in range has exactly one outcome, in input order")
     return "\n".join(lines)
