@@ -231,3 +231,52 @@ def test_the_effective_settings_say_where_each_value_came_from_and_mask_secrets(
     assert "s3cret" not in repr(list(shown.values()))
     assert shown["ORDER_SERVICE_KAFKA__SSL_PASSWORD"].value is None
     assert shown["OTEL_TRACES_EXPORTER"].source == "default"
+
+
+@pytest.mark.parametrize(
+    ("value", "form"),
+    [
+        ("order_service.domain.rules:process_order", "function"),
+        ("tests.support.processors:recorded", "factory"),
+        ("order_service.processors.stock:processor", "factory_with_context"),
+    ],
+)
+def test_the_processor_may_be_a_function_or_a_factory(
+    monkeypatch: pytest.MonkeyPatch, value: str, form: str
+) -> None:
+    monkeypatch.setenv("ORDER_SERVICE_PROCESSING__PROCESSOR", value)
+    processing = load_settings().processing
+    assert processing.form() == form
+    assert processing.awaits() == (form != "function"), "a factory's function is only known once entered"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql://app:s3cret@db:3306/orders",
+        "postgresql://app:s3cret@db:5432",  # no database
+        "postgresql://app:s3cret@:5432/orders",  # no host
+        "postgresql://app:s3cret@db:port/orders",
+        "s3cret",
+    ],
+)
+def test_a_database_url_that_is_not_one_fails_without_echoing_it(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.setenv("ORDER_SERVICE_EFFECTS__DATABASE_URL", url)
+    with pytest.raises(ConfigurationError) as failed:
+        load_settings()
+    assert str(failed.value).startswith("invalid configuration: ORDER_SERVICE_EFFECTS__DATABASE_URL: ")
+    assert "s3cret" not in str(failed.value)
+
+
+def test_effects_are_off_by_default_and_their_url_is_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert not load_settings().effects.enabled
+    monkeypatch.setenv("ORDER_SERVICE_EFFECTS__DATABASE_URL", "postgresql://app:s3cret@db:5432/orders")
+    settings = load_settings()
+    assert settings.effects.enabled
+    assert "s3cret" not in repr(settings)
+    assert "s3cret" in settings.secret_values(), "a driver error quoting the password alone is masked too"
+    shown = {s.variable: s for s in effective_settings(settings)}["ORDER_SERVICE_EFFECTS__DATABASE_URL"]
+    assert shown.secret
+    assert "s3cret" not in str(shown.value)
