@@ -25,7 +25,7 @@ async def effects(database_url: str) -> AsyncIterator[EffectBatches]:
 
 def make_batches(url: str, *, inbox: bool = True) -> EffectBatches:
     return EffectBatches(
-        lambda: connect_pool(url, timeout_s=10, command_timeout_s=10),
+        lambda: connect_pool(url, timeout_s=10, statement_timeout_s=10),
         inbox=Inbox(TABLE) if inbox else None,
         max_batch=50,
     )
@@ -135,3 +135,17 @@ def test_the_transaction_and_coordinates_exist_only_inside_a_records_work() -> N
         transaction()
     with pytest.raises(LookupError):
         coordinates()
+
+
+async def test_a_processors_own_timeout_fails_its_record_and_is_no_database_outage(
+    effects: EffectBatches, database_url: str
+) -> None:
+    async def http_call_timing_out() -> bytes:
+        await transaction().execute("INSERT INTO effect VALUES (99, 99)")
+        raise TimeoutError("pricing service did not answer")
+
+    runs = [effects.run(("g", "t", 3, i), writing(i) if i != 3 else http_call_timing_out) for i in range(6)]
+    results = await asyncio.gather(*runs, return_exceptions=True)
+    assert isinstance(results[3], TimeoutError)
+    assert effects.problem() is None, "not reported as the database's"
+    assert await effect_rows(database_url) == [(i, i) for i in range(6) if i != 3]

@@ -231,7 +231,7 @@ class EffectBatches:
                         try:
                             outcome = await item.work()
                         except Exception as exc:
-                            if unavailable(exc):
+                            if unavailable(exc, connection_lost=conn.is_closed()):
                                 raise
                             raise _RecordFailed(index, exc) from exc
                         fresh[item.coordinates] = outcome

@@ -35,15 +35,22 @@ class DatabaseRefused(Exception):
     """The database refused the service's connection, or is out of reach past the deadline."""
 
 
-def unavailable(exc: BaseException) -> bool:
-    """Whether `exc` means the database, not the record, is at fault: retried, never dead-lettered."""
+def unavailable(exc: BaseException, *, connection_lost: bool = True) -> bool:
+    """Whether `exc`, raised by a record's work, means the database, not the record, is at fault:
+    retried, never dead-lettered.
+
+    PostgreSQL's errors say by their SQLSTATE; the driver's own (`InterfaceError`, a closed
+    connection) are the database's. An `OSError` or `TimeoutError` is the database's only when the
+    connection is gone (`connection_lost`): raised while it is open, it came from something else
+    the processor called (an HTTP client's timeout), and is the record's own transient error. A slow
+    statement is cancelled by the server (`statement_timeout`, SQLSTATE 57014), so its error says so.
+    """
     if isinstance(exc, asyncpg.PostgresError):
         code = exc.sqlstate or ""
         return code[:2] in _UNAVAILABLE_CLASSES or code in _UNAVAILABLE_CODES
-    return isinstance(
-        exc,
-        OSError | TimeoutError | asyncpg.InterfaceError | asyncpg.ConnectionDoesNotExistError,
-    )
+    if isinstance(exc, asyncpg.InterfaceError | asyncpg.ConnectionDoesNotExistError):
+        return True
+    return connection_lost and isinstance(exc, OSError | TimeoutError)
 
 
 def where(dsn: str) -> str:
@@ -55,7 +62,7 @@ def where(dsn: str) -> str:
 
 
 async def connect_pool(
-    dsn: str, *, timeout_s: float, command_timeout_s: float, max_size: int = 4
+    dsn: str, *, timeout_s: float, statement_timeout_s: float, max_size: int = 4
 ) -> "asyncpg.Pool[Any]":
     """A pool whose first connection answered, within `timeout_s`: an unreachable server is tried
     again until then, a refusal (credentials, unknown database) fails at once. Errors name host, port
@@ -70,12 +77,16 @@ async def connect_pool(
         min_size=0,
         max_size=max_size,
         timeout=min(timeout_s, 10.0),  # each connection attempt
-        command_timeout=command_timeout_s,
+        # Server-side, not asyncpg's command_timeout: the server cancels the statement with
+        # SQLSTATE 57014, which `unavailable` can tell from a processor's own TimeoutError.
         # A batch's statements are few and always the same: keep them prepared, and plan them once.
         # A custom plan per execution cost ~0.5 ms of planning for the stock processor's statement
         # (EXPLAIN ANALYZE), twice its execution.
         statement_cache_size=256,
-        server_settings={"plan_cache_mode": "force_generic_plan"},
+        server_settings={
+            "plan_cache_mode": "force_generic_plan",
+            "statement_timeout": str(int(statement_timeout_s * 1000)),
+        },
     )
     await pool  # no connection is made yet (min_size=0)
     last: BaseException | None = None

@@ -173,7 +173,7 @@ def effect_batches(effects: EffectsSettings) -> EffectBatches | None:
         lambda: connect_pool(
             url.get_secret_value(),
             timeout_s=effects.connect_timeout_s,
-            command_timeout_s=effects.statement_timeout_s,
+            statement_timeout_s=effects.statement_timeout_s,
         ),
         inbox=Inbox(effects.inbox_table) if effects.inbox else None,
         retention_s=effects.inbox_retention_s,

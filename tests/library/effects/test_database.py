@@ -46,13 +46,21 @@ def test_a_processors_data_and_sql_errors_are_its_records_own(sqlstate: str) -> 
     assert not unavailable(postgres_error(sqlstate))
 
 
-def test_lost_connections_and_timeouts_are_unavailability_and_bugs_are_not() -> None:
-    assert unavailable(ConnectionRefusedError(111, "refused"))
-    assert unavailable(TimeoutError())
+def test_lost_connections_are_unavailability_and_bugs_are_not() -> None:
+    assert unavailable(ConnectionRefusedError(111, "refused"), connection_lost=True)
+    assert unavailable(TimeoutError(), connection_lost=True)
     assert unavailable(asyncpg.ConnectionDoesNotExistError("connection was closed in the middle"))
     assert unavailable(asyncpg.InterfaceError("connection is closed"))
     assert not unavailable(ValueError("bad order"))
     assert not unavailable(KeyError("sku"))
+
+
+def test_a_timeout_or_connection_error_while_the_connection_is_open_is_the_records_own() -> None:
+    """A processor's HTTP call timing out is not the database's failure: the record is retried and
+    dead-lettered as any processing error, instead of holding every key back as an outage would."""
+    assert not unavailable(TimeoutError(), connection_lost=False)
+    assert not unavailable(ConnectionError("pricing service unreachable"), connection_lost=False)
+    assert unavailable(asyncpg.InterfaceError("connection is closed"), connection_lost=False)
 
 
 def test_errors_name_the_database_without_user_or_password() -> None:
