@@ -130,9 +130,9 @@ class EffectBatches:
             self._retaining = asyncio.create_task(retain, name="inbox-retention")
         self._task = asyncio.create_task(self._run_batches(), name="effect-batches")
 
-    async def close(self) -> None:
+    async def stop(self) -> None:
         """Stop batching: records still waiting fail with CancelledError (nothing of theirs was
-        committed, so nothing is committed past them), then the pool closes."""
+        committed, so nothing is committed past them). The pool stays open (`close`)."""
         for task in (self._task, self._retaining):
             if task is not None:
                 task.cancel()
@@ -140,6 +140,10 @@ class EffectBatches:
         self._task = self._retaining = None
         while self._pending:
             self._pending.popleft().future.cancel()
+
+    async def close(self) -> None:
+        """`stop`, then close the pool (5 s at most, then its connections are terminated)."""
+        await self.stop()
         if self._pool is not None:
             pool, self._pool = self._pool, None
             try:
@@ -197,7 +201,8 @@ class EffectBatches:
                     outcomes = await self._transact(batch)
             except _RecordFailed as failed:
                 item = batch.pop(failed.index)
-                item.future.set_exception(failed.error)
+                if not item.future.done():  # its waiter may have gone: a revoke, the shutdown
+                    item.future.set_exception(failed.error)
                 continue
             except Exception as exc:  # noqa: BLE001 - the database's, whatever it is: wait and retry
                 failures += 1

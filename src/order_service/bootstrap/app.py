@@ -137,7 +137,10 @@ def create_app(
         for s in subscriptions:
             await supervisor.bounded(f"pipeline {s.group}", s.pipeline.close)
         await supervisor.bounded("producer", sink.stop)
-        # After the last commit: the processor's resources are no longer needed.
+        # After the last commit: no record is worked any more, and the processor's resources are no
+        # longer needed. Its exit may still use the database pool, closed last.
+        if effects is not None:
+            await supervisor.bounded("effect batches", effects.stop)
         await supervisor.bounded("processor", processor.exit)
         if effects is not None:
             await supervisor.bounded("database", effects.close)
