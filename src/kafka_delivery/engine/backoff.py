@@ -30,6 +30,8 @@ _REFUSALS: dict[type[BaseException], str] = {
     GroupAuthorizationFailedError: "not_authorized",
     TransactionalIdAuthorizationFailed: "not_authorized",
 }
+# Every reason a refusal can have: each has its series from the start (see PartitionBackoff).
+REFUSAL_REASONS = tuple(dict.fromkeys(_REFUSALS.values()))
 
 
 def refusal(exc: BaseException) -> str | None:
@@ -50,6 +52,10 @@ class PartitionBackoff:
 
     The other partitions keep flowing. Refusals that retrying cannot fix (too large, not authorized)
     also mark the partition blocked: an ERROR line, a gauge and a counter, until it moves past.
+
+    Both metrics have their series before the first refusal, so that Prometheus sees the first one
+    as an increase (a series that appears at 1 is no increase): the counter one per reason from the
+    start, the gauge one per reason and assigned partition (`assigned`), 0 while it is not blocked.
     """
 
     def __init__(self, *, metrics: PipelineMetrics, base_ms: int, max_ms: int) -> None:
@@ -59,6 +65,18 @@ class PartitionBackoff:
         self._failures: dict[TopicPartition, int] = {}
         self._timers: dict[TopicPartition, asyncio.TimerHandle] = {}
         self.blocked: dict[TopicPartition, Block] = {}
+        self._assigned: set[TopicPartition] = set()
+        for reason in REFUSAL_REASONS:
+            metrics.publish_refusals.labels(reason)
+
+    def assigned(self, partitions: set[TopicPartition]) -> None:
+        """Newly assigned partitions: their blocked series, 0 for every reason but a block's own."""
+        self._assigned |= partitions
+        for tp in partitions:
+            block = self.blocked.get(tp)
+            for reason in REFUSAL_REASONS:
+                blocked = block is not None and block.reason == reason
+                self._metrics.blocked.labels(tp.topic, str(tp.partition), reason).set(int(blocked))
 
     def failed(self, consumer: Any, tp: TopicPartition, offset: int, exc: BaseException) -> None:
         failures = self._failures[tp] = self._failures.get(tp, 0) + 1
@@ -89,13 +107,16 @@ class PartitionBackoff:
             )
 
     def forget(self, partitions: set[TopicPartition]) -> None:
-        """Revoked partitions: their next owner starts afresh."""
+        """Revoked partitions: their next owner starts afresh, and their series go away."""
         for tp in partitions:
             self._failures.pop(tp, None)
+            self._assigned.discard(tp)
             if (timer := self._timers.pop(tp, None)) is not None:
                 timer.cancel()
             if (block := self.blocked.get(tp)) is not None:
                 self._unblock(tp, block)
+            for reason in REFUSAL_REASONS:
+                self._metrics.blocked.remove(tp.topic, str(tp.partition), reason)
 
     def _block(self, tp: TopicPartition, offset: int, reason: str, exc: BaseException) -> None:
         self._metrics.publish_refusals.labels(reason).inc()
@@ -118,8 +139,12 @@ class PartitionBackoff:
         )
 
     def _unblock(self, tp: TopicPartition, block: Block) -> None:
+        """Back to 0 while the partition is assigned here; a partition never assigned loses its series."""
         del self.blocked[tp]
-        self._metrics.blocked.remove(tp.topic, str(tp.partition), block.reason)
+        if tp in self._assigned:
+            self._metrics.blocked.labels(tp.topic, str(tp.partition), block.reason).set(0)
+        else:
+            self._metrics.blocked.remove(tp.topic, str(tp.partition), block.reason)
 
     def _resume(self, consumer: Any, tp: TopicPartition) -> None:
         self._timers.pop(tp, None)

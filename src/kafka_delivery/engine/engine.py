@@ -167,6 +167,7 @@ class DeliveryEngine:
     # --- rebalances and shutdown --------------------------------------------------------------
 
     async def assigned(self, partitions: set[TopicPartition]) -> None:
+        self.backoff.assigned(partitions)  # their blocked series, from now on
         await self.guarantee.assigned(partitions)
 
     async def revoked(self, partitions: set[TopicPartition]) -> None:

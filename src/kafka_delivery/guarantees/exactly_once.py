@@ -59,6 +59,9 @@ class ExactlyOnce:
 
     def attach(self, context: GuaranteeContext) -> None:
         self._context = context
+        # Both outcomes' series from the start: Prometheus sees the first abort as an increase.
+        for result in ("committed", "aborted"):
+            context.metrics.transactions.labels(result)
 
     def transactional_ids(self) -> list[str]:
         return self._producers.transactional_ids()

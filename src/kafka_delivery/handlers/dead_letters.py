@@ -38,6 +38,14 @@ class DeadLetterGuard:
     secrets: Sequence[str] = ()
     max_message_chars: int = 512
 
+    def __post_init__(self) -> None:
+        # Every series this guard can count, from the start: a counter's first event is an increase
+        # only to a series that existed before it. Blocking retries are attempts 1 to attempts - 1.
+        for category in ErrorCategory:
+            self.metrics.dead_lettered.labels(category.value)
+        for attempt in range(1, self.retry.attempts):
+            self.metrics.retries.labels(str(attempt))
+
     async def __call__(self, record: InputRecord) -> Sequence[OutgoingRecord]:
         try:
             return await self.handler(record)

@@ -35,6 +35,8 @@ class GroupMembership(ConsumerRebalanceListener):  # type: ignore[misc]
         self.baseline = baseline
         self.joined = False
         self.assigned: frozenset[TopicPartition] = frozenset()
+        # A series before the first assignment: none yet, and none while the consumer never joins.
+        metrics.assigned.labels(group).set(0)
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         self.assigned = self.assigned - revoked

@@ -40,7 +40,7 @@ class PipelineMetrics:
         )
         self.blocked = gauge(
             "blocked_partitions",
-            "1 while an input partition is blocked by a refused publish",
+            "1 while an input partition is blocked by a refused publish, 0 while it is assigned and not",
             ["topic", "partition", "reason"],
         )
         self.rebalances = counter("rebalances", "Partition assignments received from the group")

@@ -42,6 +42,10 @@ class StallMonitor:
     clock: Callable[[], float] = time.monotonic
     _watches: dict[TopicPartition, _Watch] = field(default_factory=dict, init=False)
 
+    def __post_init__(self) -> None:
+        # The group's series from the start: Prometheus sees the first stall as an increase.
+        self.stalls.labels(self.group)
+
     def stalled(self) -> dict[TopicPartition, float]:
         """Seconds since each stalled partition last made progress."""
         now = self.clock()

@@ -164,3 +164,46 @@ def test_refusals_are_the_errors_retrying_cannot_fix(
     make_error: Callable[[], BaseException], reason: str | None
 ) -> None:
     assert refusal(make_error()) == reason
+
+
+def blocked(registry: CollectorRegistry, tp: TopicPartition, reason: str) -> float | None:
+    return sample(
+        registry, "t_blocked_partitions", topic=tp.topic, partition=str(tp.partition), reason=reason
+    )
+
+
+def test_every_refusal_reason_is_counted_from_zero_before_the_first_refusal() -> None:
+    _, registry = make(base_ms=10, max_ms=10)
+    assert {
+        r: sample(registry, "t_publish_refusals_total", reason=r) for r in backoff_module.REFUSAL_REASONS
+    } == {
+        "record_too_large": 0,
+        "not_authorized": 0,
+    }
+    assert set(backoff_module.REFUSAL_REASONS) == {refusal(kind()) for kind in backoff_module._REFUSALS}
+
+
+def test_an_assigned_partition_has_a_blocked_series_per_reason_at_0_until_a_refusal_and_after_it() -> None:
+    backoff, registry = make(base_ms=10, max_ms=10)
+    backoff.assigned({TP, OTHER})
+    assert [blocked(registry, tp, r) for tp in (TP, OTHER) for r in backoff_module.REFUSAL_REASONS] == [0] * 4
+
+    backoff.failed(None, TP, 3, MessageSizeTooLargeError())
+    assert (blocked(registry, TP, "record_too_large"), blocked(registry, TP, "not_authorized")) == (1, 0)
+    backoff.failed(None, TP, 3, TopicAuthorizationFailedError())  # refused for another reason now
+    assert (blocked(registry, TP, "record_too_large"), blocked(registry, TP, "not_authorized")) == (0, 1)
+    backoff.succeeded(TP, 4)  # moved past it: still assigned, so back to 0 rather than gone
+    assert (blocked(registry, TP, "record_too_large"), blocked(registry, TP, "not_authorized")) == (0, 0)
+
+    backoff.failed(None, OTHER, 5, MessageSizeTooLargeError())
+    backoff.forget({TP, OTHER})  # revoked: the next owner has the series
+    assert [blocked(registry, tp, r) for tp in (TP, OTHER) for r in backoff_module.REFUSAL_REASONS] == [
+        None
+    ] * 4
+
+
+def test_a_partition_assigned_again_while_blocked_keeps_its_block_in_the_gauge() -> None:
+    backoff, registry = make(base_ms=10, max_ms=10)
+    backoff.failed(None, TP, 3, RecordTooLargeError())
+    backoff.assigned({TP})
+    assert (blocked(registry, TP, "record_too_large"), blocked(registry, TP, "not_authorized")) == (1, 0)

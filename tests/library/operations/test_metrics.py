@@ -1,10 +1,19 @@
 """Pipeline metrics as a scrape shows them: consumer lag per partition, batch histograms."""
 
 import functools
+from typing import Any
 
 from aiokafka import TopicPartition
 from prometheus_client import CollectorRegistry, Histogram
 
+from kafka_delivery.engine import DeliveryEngine
+from kafka_delivery.engine.backoff import REFUSAL_REASONS
+from kafka_delivery.errors import ErrorCategory
+from kafka_delivery.guarantees.at_least_once import AtLeastOnce
+from kafka_delivery.guarantees.exactly_once import ExactlyOnce
+from kafka_delivery.guarantees.transactional_producers import PartitionProducers
+from kafka_delivery.handlers.dead_letters import DeadLetterGuard
+from kafka_delivery.handlers.retry import RetryPolicy
 from kafka_delivery.operations.membership import GroupMembership
 from kafka_delivery.operations.metrics import (
     CountsPerLabel,
@@ -13,7 +22,9 @@ from kafka_delivery.operations.metrics import (
     PartitionFlow,
     PipelineMetrics,
 )
-from tests.support.fakes import FakeConsumer, sample
+from kafka_delivery.operations.stalls import StallMonitor
+from kafka_delivery.types import OutgoingRecord
+from tests.support.fakes import FakeConsumer, FakeKafka, FakeSink, sample
 
 GROUP = "g"
 TP0 = TopicPartition("in", 0)
@@ -110,3 +121,58 @@ def test_a_distribution_is_a_histogram_as_prometheus_client_writes_one() -> None
         )
     assert sample(ours, "t_latency_seconds_count") == 7
     assert sample(ours, "t_latency_seconds_sum") == sample(theirs, "t_latency_seconds_sum")
+
+
+async def echo(record: Any) -> list[OutgoingRecord]:
+    return [OutgoingRecord(topic="out", key=record.key, value=record.value)]
+
+
+async def test_every_labelled_series_exists_at_0_before_its_first_event() -> None:
+    """Prometheus sees no increase in a series that appears with its first event: `increase(...) > 0`
+    would miss the first stall, refusal or abort. Every label value known up front has its series
+    from the start, made by whoever knows it (the group, the retry policy, the guarantee)."""
+    registry = CollectorRegistry()
+    metrics = PipelineMetrics(registry, "t")
+    consumer = FakeConsumer([TP0, TP1])
+    GroupMembership(metrics, GROUP)
+    StallMonitor(
+        group=GROUP,
+        assignment=lambda: (),
+        end_offset=lambda tp: None,
+        committed={},
+        stall_after_s=60,
+        stalls=metrics.stalls,
+    )
+    DeadLetterGuard(echo, topic="dlq", group_id=GROUP, metrics=metrics, retry=RetryPolicy(attempts=3))
+    engine = DeliveryEngine(echo, AtLeastOnce(FakeSink()), metrics=metrics, consumer=lambda: consumer)
+    transactional = DeliveryEngine(
+        echo,
+        ExactlyOnce(PartitionProducers(FakeKafka().build, app_id="app", topics=["out"]), group_id=GROUP),
+        metrics=metrics,
+    )
+
+    assert sample(registry, "t_assigned_partitions", group=GROUP) == 0
+    assert sample(registry, "t_partition_stalls_total", group=GROUP) == 0
+    for category in ErrorCategory:
+        assert sample(registry, "t_records_dead_lettered_total", category=category.value) == 0, category
+    # Blocking retries of 3 attempts: retries 1 and 2; the third attempt is the last, not retried.
+    assert [sample(registry, "t_retries_total", attempt=str(a)) for a in (1, 2, 3)] == [0, 0, None]
+    for reason in REFUSAL_REASONS:
+        assert sample(registry, "t_publish_refusals_total", reason=reason) == 0, reason
+    for result in ("committed", "aborted"):
+        assert sample(registry, "t_transactions_total", result=result) == 0, result
+
+    # Blocked partitions: a series per assigned partition and reason, 0 until a refusal blocks it.
+    def blocked(tp: TopicPartition, reason: str) -> float | None:
+        return sample(
+            registry, "t_blocked_partitions", topic=tp.topic, partition=str(tp.partition), reason=reason
+        )
+
+    assert blocked(TP0, "record_too_large") is None
+    await engine.assigned({TP0, TP1})
+    assert {blocked(tp, r) for tp in (TP0, TP1) for r in REFUSAL_REASONS} == {0}
+    await engine.revoked({TP1})
+    assert {blocked(TP1, r) for r in REFUSAL_REASONS} == {None}
+    assert {blocked(TP0, r) for r in REFUSAL_REASONS} == {0}
+    await engine.close()
+    await transactional.close()
