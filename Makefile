@@ -39,7 +39,15 @@ TEST_ENV = if [[ -z "$${KAFKA_BOOTSTRAP_SERVERS:-}" ]]; then scripts/images; fi
 test-env:
 	@$(TEST_ENV)
 
-test: lint
+# The alerting rules: valid (promtool check rules), and each alert's firing and quiet cases in
+# deploy/prometheus/alerts.test.yml (promtool test rules). promtool is Debian's, installed when missing.
+.PHONY: alerts
+alerts:
+	@scripts/prometheus install
+	promtool check rules deploy/prometheus/alerts.yml
+	promtool test rules deploy/prometheus/alerts.test.yml
+
+test: lint alerts
 	@set -eo pipefail; images=$$($(TEST_ENV)); eval "$$images"; \
 	  find "$$TMPDIR" -maxdepth 1 -type f -mtime +1 -delete; \
 	  status=0; TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_HOST_OVERRIDE=localhost \

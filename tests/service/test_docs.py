@@ -6,6 +6,7 @@ from pathlib import Path
 from order_service.adapters.observability import build_observability
 from order_service.settings import Settings
 from order_service.settings.variables import RENAMED, variables_of
+from tests.support.prometheus import OPERATIONS, alert_rules, documented_metrics, selectors
 
 README = Path(__file__).parents[2] / "README.md"
 
@@ -70,3 +71,16 @@ def test_the_architecture_table_names_every_package() -> None:
     named = set(re.findall(r"^\| `([\w/]+/)` \|", table, flags=re.MULTILINE))
     assert packages - named == set(), "packages missing from the 'Where is X' table"
     assert named - packages == set(), "the 'Where is X' table names packages that do not exist"
+
+
+def test_the_alert_rules_use_only_documented_metrics_and_are_all_described() -> None:
+    rules = alert_rules()
+    named = {re.split(r"[{\[]", s)[0] for r in rules for s in selectors(r["expr"])}
+    # `up` is Prometheus' own, one per target.
+    assert named - {"up"} <= set(documented_metrics())
+    # Every metric the rules mention is found by the parser the Prometheus test uses.
+    mentioned = {m for r in rules for m in re.findall(r"order_service_\w+", r["expr"])}
+    assert mentioned <= named
+    table = OPERATIONS.read_text().split("\n## Alerts\n", 1)[1].split("\n## ", 1)[0]
+    described = re.findall(r"^\| `(\w+)` \|", table, flags=re.MULTILINE)
+    assert described == [r["alert"] for r in rules], "docs/operations.md's alert table and alerts.yml differ"
