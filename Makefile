@@ -63,12 +63,13 @@ bench: install
 bench-smoke: install
 	out=$$(mktemp -d); trap 'rm -rf "$$out"' EXIT; uv run python -m bench.throughput --records 2000 --out "$$out"
 
-# Broker and service faults on an own 3-node cluster (brokers 127.0.0.1:20392-20394, taken down
-# after); writes docs/reliability.md, keeps logs and verify output in .cache/chaos/<time>.
+# Broker, service and database faults on an own 3-node cluster (brokers 127.0.0.1:20392-20394) and,
+# for scenarios 7 and 8, an own PostgreSQL (127.0.0.1:20432), both taken down after; writes
+# docs/reliability.md, keeps logs and verify output in .cache/chaos/<time>.
 .PHONY: chaos
 CHAOS_ORDERS ?= 100000
 chaos: install
-	uv run python -m bench.chaos --orders $(CHAOS_ORDERS) --scenarios 1,2,3,4,5,6 --out docs/reliability.md
+	uv run python -m bench.chaos --orders $(CHAOS_ORDERS) --scenarios 1,2,3,4,5,6,7,8 --out docs/reliability.md
 
 # The committed AsyncAPI document; tests/unit/test_docs.py fails when it is stale.
 docs: install

@@ -1,13 +1,17 @@
-"""`make chaos`: broker and service faults on a local 3-node cluster; writes docs/reliability.md.
+"""`make chaos`: broker, service and database faults on a local 3-node cluster; writes docs/reliability.md.
 
-    uv run python -m bench.chaos --orders 100000 --scenarios 1,2,3,4,5,6 --out docs/reliability.md
+    uv run python -m bench.chaos --orders 100000 --scenarios 1,2,3,4,5,6,7,8 --out docs/reliability.md
 
 starts its own 3-node cluster with `scripts/kafka up --brokers 3` (brokers on 127.0.0.1:20392-20394,
 controllers on 20492-20494, data in .cache/chaos-cluster; `--port`, `--controller-port`, `--run-dir`
 move it), runs each scenario in each guarantee (bench/chaos/harness.py), writes the report and
-takes the cluster down again (`scripts/kafka down`). Service logs, verify output and the
-progress samples of every run are kept under `--evidence` (default .cache/chaos/<time>).
-Exit status: 0 when every row passes, 1 when a row fails, 2 when the cluster did not start.
+takes the cluster down again (`scripts/kafka down`). Before the first scenario with database
+effects (7, 8) it starts its own PostgreSQL with `scripts/postgres up` (127.0.0.1:20432, data in
+.cache/chaos-postgres; `--pg-port`, `--pg-run-dir` move it), each such run on a fresh database, and
+takes it down at the end. Service logs, verify output and the progress samples of every run are
+kept under `--evidence` (default .cache/chaos/<time>).
+Exit status: 0 when every row passes, 1 when a row fails (PostgreSQL not starting fails the rows
+that need it), 2 when the cluster did not start.
 """
 
 import argparse
@@ -19,17 +23,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.chaos.harness import GUARANTEES, run_scenario
+from bench.chaos.postgres import LocalPostgres, PostgresError
 from bench.chaos.report import DEFAULT_OUT, ROOT, machine, report
 from bench.chaos.result import Result
 from bench.chaos.scenarios import SCENARIOS
 from bench.kafka.cluster import ClusterError, LocalCluster
+
+DEFAULT_SCENARIOS = ",".join(map(str, SCENARIOS))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__.split("\n\n")[0])
     p.add_argument("--orders", type=int, default=100_000, help="orders per run (default %(default)s)")
     p.add_argument(
-        "--scenarios", default="1,2,3,4,5,6", help="comma-separated scenario numbers (default %(default)s)"
+        "--scenarios",
+        default=DEFAULT_SCENARIOS,
+        help="comma-separated scenario numbers (default %(default)s)",
     )
     p.add_argument(
         "--guarantees",
@@ -45,7 +54,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--controller-port", type=int, default=20492, help="first controller port (KAFKA_CONTROLLER_PORT)"
     )
     p.add_argument("--run-dir", type=Path, default=ROOT / ".cache" / "chaos-cluster", help="KAFKA_RUN_DIR")
-    p.add_argument("--keep-cluster", action="store_true", help="leave the cluster running at the end")
+    p.add_argument("--pg-port", type=int, default=20432, help="PostgreSQL's port (PG_PORT)")
+    p.add_argument(
+        "--pg-run-dir", type=Path, default=ROOT / ".cache" / "chaos-postgres", help="PostgreSQL's PG_RUN_DIR"
+    )
+    p.add_argument(
+        "--keep-cluster", action="store_true", help="leave the cluster (and PostgreSQL) running at the end"
+    )
     args = p.parse_args(argv)
     try:
         args.scenario_list = [int(s) for s in args.scenarios.split(",") if s.strip()]
@@ -62,15 +77,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def run_all(
-    cluster: LocalCluster, args: argparse.Namespace, written: Callable[[list[Result]], None]
+    cluster: LocalCluster,
+    postgres: LocalPostgres,
+    args: argparse.Namespace,
+    written: Callable[[list[Result]], None],
 ) -> list[Result]:
-    """Every scenario in every guarantee; the report is written again after each run."""
+    """Every scenario in every guarantee; the report is written again after each run. PostgreSQL is
+    started before the first scenario with database effects (a start that fails is that run's
+    error)."""
     results: list[Result] = []
     for number in args.scenario_list:
         for guarantee in args.guarantee_list:
             print(f"chaos: scenario {number}, {guarantee}", file=sys.stderr, flush=True)
+            if SCENARIOS[number].effects and postgres.url is None:
+                print(f"chaos: starting {postgres}", file=sys.stderr, flush=True)
+                try:
+                    await asyncio.to_thread(postgres.up)
+                except PostgresError as exc:
+                    print(f"chaos: PostgreSQL did not start: {exc}", file=sys.stderr, flush=True)
             result = await run_scenario(
-                cluster, number, guarantee, orders_count=args.orders, evidence=args.evidence
+                cluster,
+                number,
+                guarantee,
+                orders_count=args.orders,
+                evidence=args.evidence,
+                postgres=postgres if postgres.url is not None else None,
             )
             print(f"chaos: {result.summary()}", file=sys.stderr, flush=True)
             results.append(result)
@@ -87,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     cluster = LocalCluster(
         brokers=3, port=args.port, controller_port=args.controller_port, run_dir=args.run_dir.resolve()
     )
+    postgres = LocalPostgres(port=args.pg_port, run_dir=args.pg_run_dir.resolve())
     started = time.monotonic()
     print(f"chaos: starting {cluster}", file=sys.stderr, flush=True)
     try:
@@ -104,13 +136,18 @@ def main(argv: list[str] | None = None) -> int:
         args.out.write_text(report(results, args, host, began, time.monotonic() - started))
 
     try:
-        results = asyncio.run(run_all(cluster, args, write))
+        results = asyncio.run(run_all(cluster, postgres, args, write))
     finally:
         if not args.keep_cluster:
             try:
                 cluster.down()
             except ClusterError as exc:
                 print(f"chaos: scripts/kafka down failed: {exc}", file=sys.stderr)
+            if postgres.url is not None or args.pg_run_dir.exists():
+                try:
+                    postgres.down()
+                except PostgresError as exc:
+                    print(f"chaos: scripts/postgres down failed: {exc}", file=sys.stderr)
     write(results)
     print(f"chaos: wrote {args.out}", file=sys.stderr)
     for r in results:

@@ -6,8 +6,10 @@ one group, orders produced at an even pace while the fault happens, then the che
 
 A run, step by step (every step has a deadline, and so has the whole run):
 
-1. create the input topic (6 partitions, RF 3, min.insync.replicas 2), start instances a and b
-   (the service creates its output and dead-letter topics with RF 3) and wait until both are ready;
+1. create the input topic (6 partitions, RF 3, min.insync.replicas 2); for a scenario with database
+   effects (7, 8), a fresh database on the run's PostgreSQL with the stock processor's tables and
+   its stock (bench/chaos/effects.py); start instances a and b (the service creates its output and
+   dead-letter topics with RF 3) and wait until both are ready;
 2. start the paced producer (bench/chaos/producer/, a process of its own) and the monitor (the
    group's committed and the input's end offsets every 0.5 s, each live instance's /health/ready
    every second);
@@ -17,7 +19,7 @@ A run, step by step (every step has a deadline, and so has the whole run):
 5. check that every instance that is meant to run is alive and ready. One that died on its own, is
    not ready, or a group that does not drain, gets a *manual* restart: counted, and a failure;
 6. stop the instances (SIGTERM) and run the verify command (`python -m order_service.cli.verify
-   --json`) with their settings.
+   --json`) with their settings; with database effects, count them with SQL (bench/chaos/effects.py).
 """
 
 import asyncio
@@ -25,16 +27,25 @@ import contextlib
 import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from bench.chaos.checks import READY_TIMEOUT_S, check_instances, manual_restart, verify
+from bench.chaos.effects import (
+    STOCK_PROCESSOR,
+    STOCK_SHARE,
+    UNKNOWN_SKU_EVERY,
+    check_effects,
+    fill_stock,
+    logged_retries,
+    run_stock,
+)
 from bench.chaos.evidence import write_evidence
 from bench.chaos.kafka.metadata import create_input_topic
 from bench.chaos.monitor import drain, measure, watch
 from bench.chaos.producer import ProducerProcess
-from bench.chaos.result import Result
-from bench.chaos.run_state import Cluster, Run
-from bench.chaos.scenarios import BROKER_DOWN_S, SCENARIOS
+from bench.chaos.result import Effects, Result
+from bench.chaos.run_state import Cluster, Database, Run
+from bench.chaos.scenarios import BROKER_DOWN_S, DATABASE_DOWN_S, SCENARIOS
 
 GUARANTEES: Final = ("at_least_once", "exactly_once")
 
@@ -62,13 +73,17 @@ async def run_scenario(
     deadline_s: float | None = None,
     produce_s: float | None = None,
     broker_down_s: float | None = None,
+    postgres: "PostgresServer | None" = None,
+    database_down_s: float | None = None,
 ) -> Result:
     """Run scenario `number` in `guarantee` on fresh topics; never raises for what it finds: a
     failure of the service (or of the harness) is in the result, with its evidence in `evidence`.
 
     `produce_s` (default: the scenario's) is how long the orders are spread over, `broker_down_s`
-    (default BROKER_DOWN_S) how long a killed broker stays down in scenarios 2, 3 and 6: `make
-    chaos` keeps the defaults, CI passes shorter ones (scenarios.CI_PRODUCE_S, CI_BROKER_DOWN_S).
+    (default BROKER_DOWN_S) how long a killed broker stays down in scenarios 2, 3 and 6,
+    `database_down_s` (default DATABASE_DOWN_S) how long a killed PostgreSQL stays down in scenario
+    7: `make chaos` keeps the defaults, CI passes shorter ones (scenarios.CI_*). The scenarios with
+    database effects (7, 8) need `postgres`, a running server: each run gets a fresh database on it.
     """
     with _quiet_aiokafka():
         return await _run_scenario(
@@ -80,6 +95,8 @@ async def run_scenario(
             deadline_s,
             SCENARIOS[number].produce_s if produce_s is None else produce_s,
             BROKER_DOWN_S if broker_down_s is None else broker_down_s,
+            postgres,
+            DATABASE_DOWN_S if database_down_s is None else database_down_s,
         )
 
 
@@ -92,6 +109,8 @@ async def _run_scenario(
     deadline_s: float | None,
     produce_s: float,
     broker_down_s: float,
+    postgres: "PostgresServer | None",
+    database_down_s: float,
 ) -> Result:
     scenario = SCENARIOS[number]
     if guarantee not in GUARANTEES:
@@ -99,8 +118,19 @@ async def _run_scenario(
     label = f"{number}-{'eos' if guarantee == 'exactly_once' else 'alo'}"
     evidence = evidence / label
     evidence.mkdir(parents=True, exist_ok=True)
-    run = Run(cluster, guarantee, orders_count, evidence, label, broker_down_s=broker_down_s)
+    run = Run(
+        cluster,
+        guarantee,
+        orders_count,
+        evidence,
+        label,
+        broker_down_s=broker_down_s,
+        postgres=postgres,
+        database_down_s=database_down_s,
+    )
     result = Result(number, scenario.title, guarantee, orders_count, str(evidence))
+    result.effects_expected = scenario.effects
+    stock: dict[str, int] = {}
     deadline = deadline_s if deadline_s is not None else 900 + produce_s + orders_count / 100
     run.event(
         f"scenario {number} ({scenario.title}), {guarantee}, {orders_count} orders over {produce_s:.0f}s, "
@@ -116,6 +146,8 @@ async def _run_scenario(
                 run.event(f"cluster not whole ({states}): scripts/kafka up")
                 await asyncio.to_thread(cluster.ensure_all_running)
             await create_input_topic(cluster.bootstrap, run.input)
+            if scenario.effects:
+                stock = await _database(run, postgres, label)
             for instance in run.instances:
                 instance.start()
             ready = await asyncio.gather(*(i.wait_ready(READY_TIMEOUT_S) for i in run.instances))
@@ -168,6 +200,11 @@ async def _run_scenario(
             run.event("restoring the cluster: scripts/kafka up")
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(cluster.ensure_all_running)
+            if postgres is not None and scenario.effects:
+                with contextlib.suppress(Exception):
+                    if not await asyncio.to_thread(postgres.running):
+                        run.event("restoring PostgreSQL: scripts/postgres start")
+                        await asyncio.to_thread(postgres.start)
         await asyncio.gather(*(asyncio.to_thread(i.terminate) for i in run.instances), return_exceptions=True)
         if producer is not None:
             production = producer.production
@@ -178,11 +215,51 @@ async def _run_scenario(
         await verify(run, result)
     except Exception as exc:
         result.error = (result.error + "; " if result.error else "") + f"verify: {type(exc).__name__}: {exc}"
+    if scenario.effects and run.database_url is not None:
+        try:
+            result.effects = await check_effects(
+                run.database_url,
+                bootstrap=cluster.bootstrap,
+                input_topic=run.input,
+                output=run.output,
+                group=run.group,
+                initial=stock,
+            )
+        except Exception as exc:
+            result.effects = Effects(error=f"{type(exc).__name__}: {exc}")
+        result.effects.retried = logged_retries(i.log for i in run.instances)
+        run.event(f"effects (SQL): {result.effects.summary()}")
+        if result.effects.retried:
+            run.event(
+                "batch attempts the service logged as failed for the database: "
+                + ", ".join(f"{error} x{n}" for error, n in result.effects.retried.items())
+            )
     result.events = run.events
     result.elapsed_s = round(run.now(), 1)
     write_evidence(run, result)
     run.event(result.summary())
     return result
+
+
+class PostgresServer(Database, Protocol):
+    """The run's PostgreSQL server (bench.chaos.postgres.LocalPostgres), up already."""
+
+    async def fresh_database(self, label: str) -> str: ...
+
+
+async def _database(run: Run, postgres: PostgresServer | None, label: str) -> dict[str, int]:
+    """A fresh database with the stock processor's tables and the run's stock; the stock."""
+    if postgres is None:
+        raise RuntimeError(f"scenario {label} runs the stock processor and needs a PostgreSQL (postgres=)")
+    url = await postgres.fresh_database(label)
+    stock = await asyncio.to_thread(run_stock, run.orders, label)
+    await fill_stock(url, stock)
+    run.use_database(url, STOCK_PROCESSOR)
+    run.event(
+        f"database {url.rsplit('/', 1)[-1]}: stock of {len(stock)} SKUs, {sum(stock.values())} units "
+        f"({STOCK_SHARE:.0%} of what the orders want; 1 SKU in {UNKNOWN_SKU_EVERY} has none: unknown)"
+    )
+    return stock
 
 
 def _produced(run: Run, task: "asyncio.Task[Any]") -> None:

@@ -14,14 +14,16 @@ from datetime import datetime
 from pathlib import Path
 
 from bench.chaos.checks import verify_module
+from bench.chaos.effects import STOCK_PROCESSOR, STOCK_SHARE, UNKNOWN_SKU_EVERY
 from bench.chaos.evidence import evidence_lines
 from bench.chaos.harness import GUARANTEES
 from bench.chaos.monitor import CAUGHT_UP_S
-from bench.chaos.result import Result
+from bench.chaos.result import Effects, Result
 from bench.chaos.scenarios import (
     BROKER_DOWN_S,
     CI_BROKER_DOWN_S,
     CI_PRODUCE_S,
+    DATABASE_DOWN_S,
     PAUSE_S,
     SCENARIOS,
 )
@@ -82,11 +84,25 @@ def _cell(value: float | int | None, unit: str = "") -> str:
     return f"{value:,}{unit}"
 
 
+def _effects_cell(r: Result) -> str:
+    """ledger rows / inputs with more than one / stock check, or why there are none."""
+    e = r.effects
+    if e is None:
+        return "not checked" if r.effects_expected else "-"
+    if e.error:
+        return "not checked"
+    cell = f"{_cell(e.ledger_rows)} / {_cell(e.ledger_duplicates)} / {'ok' if e.stock_ok else '**wrong**'}"
+    if e.failures():
+        cell += " (**" + "; ".join(e.failures()) + "**)"
+    return cell
+
+
 def table(results: list[Result]) -> list[str]:
     lines = [
         "| # | scenario | guarantee | inputs | outcomes | lost | duplicates | order violations "
-        "| longest stall | time to recovery | restarts needed | result |",
-        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| longest stall | time to recovery | restarts needed | database effects: ledger rows / repeated "
+        "/ stock | result |",
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in results:
         outcomes = (
@@ -104,9 +120,25 @@ def table(results: list[Result]) -> list[str]:
         lines.append(
             f"| {r.scenario} | {r.title} | {r.guarantee} | {_cell(r.inputs)} | {outcomes} | {_cell(r.lost)} "
             f"| {duplicates} | {_cell(r.order_violations)} | {_cell(r.longest_stall_s, ' s')} "
-            f"| {recovery} | {r.restarts_needed} | {verdict} |"
+            f"| {recovery} | {r.restarts_needed} | {_effects_cell(r)} | {verdict} |"
         )
     return lines
+
+
+def effects_line(e: Effects) -> str:
+    """A run's effects in a sentence, for its section of the report."""
+    if e.error:
+        return f"Database effects not checked: {e.error}."
+    return (
+        f"Database effects (SQL): {e.valid_inputs:,} valid inputs; ledger {e.ledger_rows:,} rows "
+        f"({e.ledger_duplicates} repeating an input, {e.ledger_missing} inputs without one, "
+        f"{e.ledger_foreign} of no input); inbox {e.inbox_rows:,} rows ({e.inbox_missing} missing, "
+        f"{e.inbox_foreign} of no input); {e.accepted:,} orders reserved stock, {e.rejected:,} rejected; "
+        f"stock {e.stock_initial:,} - {e.stock_reserved:,} reserved = {e.stock_final:,} over {e.skus:,} "
+        f"SKUs ({e.stock_mismatched_skus} SKUs off, {e.negative_skus} negative); "
+        f"{e.outcomes_checked:,} published outcomes compared, {e.outcome_mismatches} differing from the "
+        "ledger's status or the inbox's bytes."
+    )
 
 
 def report(
@@ -114,8 +146,9 @@ def report(
 ) -> str:
     failed = [r for r in results if not r.passed]
     planned = len(args.scenario_list) * len(args.guarantee_list)
+    with_effects = [n for n in args.scenario_list if SCENARIOS[n].effects]
     out = [
-        "# Reliability under broker and service faults",
+        "# Reliability under broker, service and database faults",
         "",
         "Written by `make chaos` (`bench/chaos/`); do not edit by hand. A reduced version runs in CI:",
         "`tests/integration/cluster/test_chaos.py` runs scenarios 2 and 3 in both guarantees with 10,000",
@@ -144,6 +177,21 @@ def report(
         f"- **Input:** {args.orders:,} orders per run, 1 % of them malformed (`malformed_corpus`),",
         "  produced at an even pace by an idempotent `acks=all` producer *while* the fault happens; a send",
         "  that fails is sent again, so an input may be written twice (then it is two inputs).",
+    ]
+    if with_effects:
+        runs = ", ".join(map(str, with_effects))
+        out += [
+            f"- **Database (scenarios {runs}):** PostgreSQL {_pg_version()} of `scripts/postgres` on",
+            f"  127.0.0.1:{getattr(args, 'pg_port', 20432)} (fsync and synchronous commit on), started for",
+            "  the first of these runs and taken down at the end; a fresh database for every run. The",
+            f"  service runs the stock processor (`ORDER_SERVICE_PROCESSING__PROCESSOR={STOCK_PROCESSOR}`,",
+            "  `ORDER_SERVICE_EFFECTS__DATABASE_URL` set, inbox on, default batch and timeout settings): it",
+            "  reserves each item in `stock` and appends a row to `order_ledger`, in one transaction with",
+            f"  the input's inbox row. The stock is {STOCK_SHARE:.0%} of what the run's orders want of each",
+            f"  SKU, and 1 SKU in {UNKNOWN_SKU_EVERY} has none (unknown), so that orders are both accepted",
+            "  and rejected.",
+        ]
+    out += [
         "",
         "## Scenarios",
         "",
@@ -179,8 +227,17 @@ def report(
         "- **restarts needed:** instances the harness had to restart by hand (beyond the scenario's own",
         "  restarts): one that exited on its own, was not ready 45 s after the input was drained, or a group",
         "  that did not commit the whole input.",
+        "- **database effects** (scenarios with the stock processor): counted with SQL in the run's",
+        "  database after verify, per input (partition, offset) of the input topic read with",
+        "  `read_committed`: *ledger rows* in `order_ledger`, *repeated* the rows beyond the first of an",
+        "  input, *stock* `ok` when for every SKU initial - what the accepted inputs wanted = final, none",
+        "  negative. Also checked (in the run's section): one ledger row and one inbox row per valid",
+        "  input and none for anything else, and every published outcome (at-least-once repeats",
+        "  included) with the ledger's status and byte for byte the inbox's outcome.",
         "- **pass:** 0 lost, 0 duplicates in exactly-once (at-least-once duplicates are allowed and",
-        "  counted), 0 order violations, no manual restart.",
+        "  counted), 0 order violations, no manual restart; with database effects, in both guarantees,",
+        "  exactly one ledger and one inbox row per valid input, stock consistent, every published",
+        "  outcome the ledger's and the inbox's.",
         "",
         "Reading the stalls: a broker that is SIGKILLed or SIGSTOPped stays in the ISR of every",
         "partition it replicates (with RF 3 on 3 brokers, all of them) until the controller fences it,",
@@ -192,6 +249,14 @@ def report(
         "counts whole.",
         "",
     ]
+    if 7 in args.scenario_list:
+        out += [
+            "While PostgreSQL is down (scenario 7), records wait and are retried with backoff (up to",
+            "5 s apart), nothing is committed past them and `/health/ready` answers 503 naming the",
+            f"database: a stall of the {DATABASE_DOWN_S:.0f} s outage, plus crash recovery and the",
+            "backoff, is the design, not a defect.",
+            "",
+        ]
     if len(results) < planned:
         out += [f"**Incomplete:** {len(results)} of {planned} runs so far.", ""]
     if failed:
@@ -215,6 +280,8 @@ def report(
             + f"; checked by {r.checked_by} ({r.verify_result}); evidence in `{_shown(Path(r.evidence))}`.",
             "",
         ]
+        if r.effects is not None:
+            out += [effects_line(r.effects), ""]
         if not r.passed:
             out += ["Fails: " + "; ".join(r.failures()) + ".", ""]
         if r.unexpected_exits:
@@ -231,6 +298,11 @@ def report(
             out += ["```", ""]
     out.append(f"(The pause of scenario 5 is {PAUSE_S:.0f} s.)")
     return "\n".join(out) + "\n"
+
+
+def _pg_version() -> str:
+    versions = sorted((p.name for p in Path("/usr/lib/postgresql").glob("*") if p.name.isdigit()), key=int)
+    return versions[-1] if versions else "(not installed)"
 
 
 def _full(args: argparse.Namespace) -> bool:

@@ -19,6 +19,9 @@ from bench.chaos.producer import ProducerProcess
 from bench.chaos.result import Sample
 from bench.chaos.service import Instance, service_env
 
+DATABASE_URL = "ORDER_SERVICE_EFFECTS__DATABASE_URL"
+PROCESSOR = "ORDER_SERVICE_PROCESSING__PROCESSOR"
+
 
 class Cluster(Protocol):
     """What a scenario does to the brokers (bench.kafka.cluster.LocalCluster). Node i is broker id i."""
@@ -36,6 +39,14 @@ class Cluster(Protocol):
     def status(self) -> dict[int, str]: ...
 
 
+class Database(Protocol):
+    """What a scenario does to the PostgreSQL server (bench.chaos.postgres.LocalPostgres)."""
+
+    def kill(self) -> None: ...
+    def start(self) -> None: ...
+    def running(self) -> bool: ...
+
+
 class Run:
     """The state of one run that the scenarios act on."""
 
@@ -48,9 +59,14 @@ class Run:
         label: str,
         *,
         broker_down_s: float,
+        postgres: Database | None = None,
+        database_down_s: float = 0.0,
     ) -> None:
         self.cluster = cluster
         self.broker_down_s = broker_down_s  # how long a killed broker stays down (scenarios 2, 3, 6)
+        self.postgres = postgres  # the server of the runs with database effects (scenarios 7, 8)
+        self.database_down_s = database_down_s  # how long a killed PostgreSQL stays down (scenario 7)
+        self.database_url: str | None = None  # the run's own database, once `use_database` ran
         self.guarantee = guarantee
         self.orders = orders
         self.evidence = evidence
@@ -81,6 +97,25 @@ class Run:
         self.restored_at: float | None = None
         self.unexpected_exits: list[str] = []
         self.producer: ProducerProcess | None = None
+
+    def use_database(self, url: str, processor: str) -> None:
+        """Run `processor` with its effects in the database at `url`. Each instance's connections
+        carry its own `application_name` (`application_name()`), so that pg_stat_activity tells
+        them apart; verify gets the same settings without it."""
+        self.database_url = url
+        self.env.update({DATABASE_URL: url, PROCESSOR: processor})
+        for instance in self.instances:
+            separator = "&" if "?" in url else "?"
+            instance.env.update(
+                {
+                    DATABASE_URL: f"{url}{separator}application_name={self.application_name(instance)}",
+                    PROCESSOR: processor,
+                }
+            )
+
+    @staticmethod
+    def application_name(instance: Instance) -> str:
+        return f"chaos-{instance.name}"
 
     def sample(self, offsets: Offsets | None) -> None:
         produced = 0 if self.producer is None else self.producer.production.acked
@@ -116,6 +151,20 @@ class Run:
             await asyncio.sleep(2)
             await asyncio.to_thread(call, node)
         self.event(f"scripts/kafka {action} {node}: done in {time.monotonic() - started:.1f}s")
+
+    async def database(self, action: str) -> None:
+        """`scripts/postgres kill` or `start` on the run's server."""
+        if self.postgres is None:
+            raise RuntimeError("this run has no PostgreSQL")
+        call: Callable[[], None] = getattr(self.postgres, action)
+        started = time.monotonic()
+        try:
+            await asyncio.to_thread(call)
+        except Exception as exc:  # idempotent: once more, then give up
+            self.event(f"scripts/postgres {action} failed, once more: {' '.join(str(exc).split())[:300]}")
+            await asyncio.sleep(2)
+            await asyncio.to_thread(call)
+        self.event(f"scripts/postgres {action}: done in {time.monotonic() - started:.1f}s")
 
     async def kill_instance(self, instance: Instance) -> None:
         await asyncio.to_thread(instance.kill)

@@ -1,4 +1,4 @@
-"""The six chaos scenarios: what each does to the brokers or the instances, and when.
+"""The eight chaos scenarios: what each does to the brokers, the instances or the database, and when.
 
 Each is one `inject` coroutine over a `Run`; the harness runs it while orders are produced, so a
 scenario holds only its fault and its undoing, not the run around it."""
@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
 
+from bench.chaos.effects import inbox_beyond, when_committing
 from bench.chaos.kafka.metadata import (
     GROUP_COORDINATOR,
     TRANSACTION_COORDINATOR,
@@ -21,11 +22,15 @@ from bench.chaos.run_state import Run
 
 BROKER_DOWN_S: Final = 15.0  # scenarios 2, 3 and 6: a killed broker is started again after this
 PAUSE_S: Final = 35.0  # scenario 5: longer than replica.lag.time.max.ms (30 s by default)
+DATABASE_DOWN_S: Final = 12.0  # scenario 7: a killed PostgreSQL is started again after this
+# Scenario 8: how long to look for an instance's COMMIT before killing one in an open transaction.
+COMMIT_WATCH_S: Final = 10.0
 # The reduced runs of CI (tests/integration/cluster/test_chaos.py) pass these to run_scenario
 # instead of a scenario's produce_s and BROKER_DOWN_S: the fault still lands mid-stream (at 10 %
 # committed) and the broker is still fenced (9 s) before it comes back. `make chaos` keeps the above.
 CI_PRODUCE_S: Final = 25.0
 CI_BROKER_DOWN_S: Final = 10.0
+CI_DATABASE_DOWN_S: Final = 8.0
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,9 @@ class Scenario:
     description: str
     produce_s: float  # how long the orders are spread over: the fault happens within
     inject: Callable[[Run], Awaitable[None]]
+    # Runs the stock processor with its effects in PostgreSQL (bench/chaos/effects.py), checked
+    # with SQL after the run.
+    effects: bool = False
 
 
 TRIGGER_SHARE = 0.10
@@ -152,6 +160,50 @@ async def _broker_and_instance_kill(run: Run) -> None:
     run.restored(f"broker {node} serves again, instance a restarted")
 
 
+async def _database_kill(run: Run) -> None:
+    await run.wait_committed(TRIGGER_SHARE)
+    run.fault("SIGKILL PostgreSQL (scripts/postgres kill: the postmaster and every backend at once)")
+    await run.database("kill")
+    await asyncio.sleep(min(3.0, run.database_down_s / 2))
+    for instance in run.instances:  # what an operator sees meanwhile
+        status, body = await instance.ready_answer()
+        run.event(f"instance {instance.name} /health/ready: {status} {' '.join(body.split())[:200]}")
+    await _since_fault(run, run.database_down_s)
+    await run.database("start")
+    run.restored("PostgreSQL serves again (after crash recovery)")
+
+
+async def _instance_kills_mid_commit(run: Run) -> None:
+    assert run.database_url is not None
+    for round_, (share, preferred) in enumerate(zip((0.10, 0.35, 0.60), "aba", strict=True), start=1):
+        if round_ > 1:  # rounds do not overlap: the group first gets over the previous kill
+            await run.wait_moving(timeout=120)
+        await run.wait_committed(share)
+        by_name = {run.application_name(i): i for i in run.instances if i.alive}
+        prefer = run.application_name(run.instances["ab".index(preferred)])
+        killed, seen = await when_committing(
+            run.database_url,
+            {name: instance.signal_kill for name, instance in by_name.items()},
+            prefer,
+            timeout=COMMIT_WATCH_S,
+        )
+        target = by_name[killed]
+        run.fault(f"round {round_}: SIGKILL instance {target.name} {seen}")
+        await run.kill_instance(target)
+        with contextlib.suppress(Exception):  # the timeline's, not a check
+            offsets = await run.progress.sample()
+            if offsets is not None:
+                beyond = await inbox_beyond(
+                    run.database_url, group=run.group, input_topic=run.input, committed=offsets.committed
+                )
+                run.event(
+                    f"{beyond} inbox rows past the group's committed offsets (effects committed, "
+                    "offsets not: read again, they publish the stored outcome)"
+                )
+        await run.restart_instance(target)
+    run.restored("the instance of the third kill restarted")
+
+
 SCENARIOS: Final = {
     s.number: s
     for s in (
@@ -204,6 +256,26 @@ SCENARIOS: Final = {
             f"the instance is restarted at once, the broker after {BROKER_DOWN_S:.0f} s",
             45,
             _broker_and_instance_kill,
+        ),
+        Scenario(
+            7,
+            "PostgreSQL SIGKILL",
+            "with the stock processor's effects in PostgreSQL: SIGKILL the database server "
+            f"(`scripts/postgres kill`), `start` it again after {DATABASE_DOWN_S:.0f} s (crash recovery)",
+            45,
+            _database_kill,
+            effects=True,
+        ),
+        Scenario(
+            8,
+            "instance SIGKILL mid-commit x3",
+            "with the stock processor's effects in PostgreSQL: three rounds (at 10 %, 35 % and 60 % "
+            "committed, each once every partition moves again, as in 1): SIGKILL an instance the moment "
+            "one of its database backends runs COMMIT (pg_stat_activity polled every millisecond or so; "
+            "a, b, a preferred, else whichever commits first), restarted at once",
+            50,
+            _instance_kills_mid_commit,
+            effects=True,
         ),
     )
 }

@@ -78,6 +78,12 @@ class Instance:
     def exited_on_its_own(self) -> bool:
         return self.process is not None and not self.deliberately_stopped and self.process.poll() is not None
 
+    def signal_kill(self) -> None:
+        """SIGKILL, without waiting: for a kill that must land at a given moment (then `kill()`)."""
+        self.deliberately_stopped = True
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+
     def kill(self) -> None:
         """SIGKILL, and wait until it is gone."""
         self.deliberately_stopped = True
@@ -117,6 +123,12 @@ class Instance:
         if not self.alive:
             return 0
         return await asyncio.to_thread(_status, f"http://127.0.0.1:{self.port}/health/ready")
+
+    async def ready_answer(self) -> tuple[int, str]:
+        """/health/ready's status and body (for the timeline: why it is not ready)."""
+        if not self.alive:
+            return 0, ""
+        return await asyncio.to_thread(_answer, f"http://127.0.0.1:{self.port}/health/ready")
 
     async def wait_ready(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -160,6 +172,16 @@ def _status(url: str) -> int:
         return refused.code
     except OSError:
         return 0
+
+
+def _answer(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:
+            return int(response.status), response.read(2000).decode(errors="replace")
+    except urllib.error.HTTPError as refused:
+        return refused.code, refused.read(2000).decode(errors="replace")
+    except OSError as exc:
+        return 0, type(exc).__name__
 
 
 def service_env(

@@ -37,7 +37,8 @@ class KeyReport:
         }
 
 
-async def _read_whole(bootstrap: str, topic: str) -> list[Any]:
+async def read_whole(bootstrap: str, topic: str) -> list[Any]:
+    """Every committed record of `topic` up to its end offsets at the start (read_committed)."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=hosts(bootstrap),
         group_id=None,
@@ -76,8 +77,8 @@ async def reconcile_by_key(bootstrap: str, input_topic: str, output: str, dead_l
     """Our own check when `order_service.cli.verify` cannot run: every input key (order id) must have as
     many outcomes (output or dead letter, read_committed) as it has input records, and per output
     partition the first outcomes of one input partition must follow input order."""
-    inputs = await _read_whole(bootstrap, input_topic)
-    outcomes = {name: await _read_whole(bootstrap, name) for name in (output, dead_letter)}
+    inputs = await read_whole(bootstrap, input_topic)
+    outcomes = {name: await read_whole(bootstrap, name) for name in (output, dead_letter)}
     report = KeyReport(
         inputs=len(inputs), outputs=len(outcomes[output]), dead_letters=len(outcomes[dead_letter])
     )
