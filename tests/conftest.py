@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
+from bench.postgres import PostgresError
 
 from tests.support import postgres
 from tests.support.service import free_port
@@ -150,7 +151,7 @@ def postgres_server(pytestconfig: pytest.Config) -> Iterator[str]:
     try:
         with postgres.server_session() as url:
             yield url
-    except postgres.PostgresError as exc:
+    except PostgresError as exc:
         pytest.fail(f"the test PostgreSQL: {exc}", pytrace=False)
 
 

@@ -23,11 +23,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.chaos.harness import GUARANTEES, run_scenario
-from bench.chaos.postgres import LocalPostgres, PostgresError
 from bench.chaos.report import DEFAULT_OUT, ROOT, machine, report
 from bench.chaos.result import Result
 from bench.chaos.scenarios import SCENARIOS
 from bench.kafka.cluster import ClusterError, LocalCluster
+from bench.postgres import LocalPostgres, PostgresError
 
 DEFAULT_SCENARIOS = ",".join(map(str, SCENARIOS))
 

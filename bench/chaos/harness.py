@@ -242,7 +242,7 @@ async def _run_scenario(
 
 
 class PostgresServer(Database, Protocol):
-    """The run's PostgreSQL server (bench.chaos.postgres.LocalPostgres), up already."""
+    """The run's PostgreSQL server (bench.postgres.LocalPostgres), up already."""
 
     async def fresh_database(self, label: str) -> str: ...
 

@@ -40,7 +40,7 @@ class Cluster(Protocol):
 
 
 class Database(Protocol):
-    """What a scenario does to the PostgreSQL server (bench.chaos.postgres.LocalPostgres)."""
+    """What a scenario does to the PostgreSQL server (bench.postgres.LocalPostgres)."""
 
     def kill(self) -> None: ...
     def start(self) -> None: ...

@@ -7,14 +7,12 @@ Every call runs the script with the cluster's ports and run dir in its environme
 timeout; a failure raises `ClusterError` with the script's own messages.
 """
 
-import contextlib
-import os
 import re
-import signal
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
+
+from bench.scripts import run_script
 
 SCRIPT: Final = Path(__file__).resolve().parents[2] / "scripts" / "kafka"
 _STATUS_LINE: Final = re.compile(r"^node(\d+): (running|paused|stopped)\b")
@@ -154,7 +152,6 @@ class LocalCluster:
 
     def _run(self, *args: str, timeout: float, ok: tuple[int, ...] = (0,)) -> str:
         env = {
-            **os.environ,
             "KAFKA_PORT": str(self.port),
             "KAFKA_CONTROLLER_PORT": str(self.controller_port),
             "KAFKA_RUN_DIR": str(self.run_dir),
@@ -162,31 +159,7 @@ class LocalCluster:
             "KAFKA_STOP_TIMEOUT": str(round(self.stop_timeout)),
             "KAFKA_EXTRA_CONFIG": " ".join(f"{key}={value}" for key, value in self.broker_config.items()),
         }
-        command = f"scripts/kafka {' '.join(args)}"
-        # Own session: on timeout the script's whole process group goes (a hung tool JVM with
-        # it); the brokers run in sessions of their own and stay.
-        process = subprocess.Popen(
-            [str(self.script), *args],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
-        try:
-            out, err = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            try:
-                _, err = process.communicate(timeout=10)
-            except subprocess.TimeoutExpired:  # something it started holds its output open
-                err = "(no output)"
-            raise ClusterError(f"{command} did not finish within {timeout:.0f}s:\n{err.strip()}") from None
-        if process.returncode not in ok:
-            raise ClusterError(f"{command} failed (exit {process.returncode}):\n{err.strip() or out.strip()}")
-        return out
+        return run_script(self.script, *args, env=env, timeout=timeout, error=ClusterError, ok=ok).stdout
 
 
 def _overlap(a: range, b: range) -> bool:

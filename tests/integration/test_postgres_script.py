@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import asyncpg
 import pytest
+from bench.postgres import PostgresError
 
 from tests.support import postgres
 from tests.support.postgres import (
@@ -159,5 +160,5 @@ def test_status_without_a_cluster_exits_1(tmp_path_factory: pytest.TempPathFacto
 
 
 def test_run_script_reports_failures() -> None:
-    with pytest.raises(postgres.PostgresError, match="exit 2"):
+    with pytest.raises(PostgresError, match="exit 2"):
         run_script("no-such-command", timeout=30)

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import fcntl
 import os
-import signal
 import subprocess
 import time
 import uuid
@@ -22,6 +21,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
+from bench.postgres import PostgresError
+
+from bench import scripts
 
 ROOT: Final = Path(__file__).resolve().parents[2]
 SCRIPT: Final = ROOT / "scripts" / "postgres"
@@ -49,10 +51,6 @@ _USERS: Final = ROOT / ".cache" / "postgres-test.users"
 CONNECT_TIMEOUT_S: Final = 10.0
 
 
-class PostgresError(RuntimeError):
-    """A `scripts/postgres` command failed or did not finish in time."""
-
-
 def external_url() -> str | None:
     """POSTGRES_URL: a server to use instead of starting one."""
     return os.environ.get("POSTGRES_URL") or None
@@ -60,31 +58,7 @@ def external_url() -> str | None:
 
 def run_script(*args: str, timeout: float, ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess[str]:
     """`scripts/postgres ARGS` on the test server; its output, or PostgresError."""
-    command = f"scripts/postgres {' '.join(args)}"
-    # Own session: on timeout the script's whole process group goes; the server runs in a
-    # session of its own and stays.
-    process = subprocess.Popen(
-        [str(SCRIPT), *args],
-        env={**os.environ, **TEST_ENV},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        out, err = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        try:
-            _, err = process.communicate(timeout=10)
-        except subprocess.TimeoutExpired:  # something it started holds its output open
-            err = "(no output)"
-        raise PostgresError(f"{command} did not finish within {timeout:.0f}s:\n{err.strip()}") from None
-    if process.returncode not in ok:
-        raise PostgresError(f"{command} failed (exit {process.returncode}):\n{err.strip() or out.strip()}")
-    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+    return scripts.run_script(SCRIPT, *args, env=TEST_ENV, timeout=timeout, error=PostgresError, ok=ok)
 
 
 def up_postgres() -> str:

@@ -1,16 +1,13 @@
-"""The chaos run's PostgreSQL: `scripts/postgres` on its own port and run dir (127.0.0.1:20432,
-.cache/chaos-postgres by default), driven from Python, and a fresh database for each run.
+"""A local PostgreSQL: `scripts/postgres` on its own port and run dir, driven from Python, and a
+fresh database for each run. It lives in bench because the bench must run without the tests, while
+tests may import the bench (tests/support/postgres.py raises its `PostgresError`).
 
-`make chaos` starts it (`up`) before the first scenario with database effects and takes it down
-(`down`, data deleted) at the end; scenario 7 SIGKILLs it (`kill`) and starts it again (`start`,
-crash recovery). Every call runs the script with a timeout; a failure raises `PostgresError` with
-the script's own messages.
+`make chaos` (127.0.0.1:20432, .cache/chaos-postgres) starts it (`up`) before the first scenario
+with database effects and takes it down (`down`, data deleted) at the end; scenario 7 SIGKILLs it
+(`kill`) and starts it again (`start`, crash recovery). Every call runs the script with a timeout
+(bench/scripts.py); a failure raises `PostgresError` with the script's own messages.
 """
 
-import contextlib
-import os
-import signal
-import subprocess
 import uuid
 from pathlib import Path
 from typing import Final
@@ -18,7 +15,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-SCRIPT: Final = Path(__file__).resolve().parents[2] / "scripts" / "postgres"
+from bench.scripts import run_script
+
+SCRIPT: Final = Path(__file__).resolve().parents[1] / "scripts" / "postgres"
 CONNECT_TIMEOUT_S: Final = 10.0
 
 
@@ -83,10 +82,10 @@ class LocalPostgres:
             raise PostgresError("scripts/postgres up has not run")
         return urlunsplit(urlsplit(self.url)._replace(path=f"/{name}"))
 
-    async def fresh_database(self, label: str) -> str:
-        """A new empty database for one run, named after `label`; its URL."""
+    async def fresh_database(self, label: str, *, prefix: str = "chaos") -> str:
+        """A new empty database for one run, named after `prefix` and `label`; its URL."""
         plain = "".join(c if c.isalnum() else "_" for c in label.lower())
-        name = f"chaos_{plain}_{uuid.uuid4().hex[:8]}"
+        name = f"{prefix}_{plain}_{uuid.uuid4().hex[:8]}"
         conn = await asyncpg.connect(self.database_url("postgres"), timeout=CONNECT_TIMEOUT_S)
         try:
             await conn.execute(f'CREATE DATABASE "{name}"')
@@ -105,35 +104,9 @@ class LocalPostgres:
 
     def _run(self, *args: str, timeout: float, ok: tuple[int, ...] = (0,)) -> str:
         env = {
-            **os.environ,
             "PG_PORT": str(self.port),
             "PG_RUN_DIR": str(self.run_dir),
             "PG_UP_TIMEOUT": str(round(self.up_timeout)),
             "PG_STOP_TIMEOUT": str(round(self.stop_timeout)),
         }
-        command = f"scripts/postgres {' '.join(args)}"
-        # Own session: on timeout the script's process group goes; the server runs in a session of
-        # its own and stays.
-        process = subprocess.Popen(
-            [str(self.script), *args],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
-        try:
-            out, err = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            try:
-                _, err = process.communicate(timeout=10)
-            except subprocess.TimeoutExpired:
-                err = "(no output)"
-            raise PostgresError(f"{command} did not finish within {timeout:.0f}s:\n{err.strip()}") from None
-        if process.returncode not in ok:
-            said = err.strip() or out.strip()
-            raise PostgresError(f"{command} failed (exit {process.returncode}):\n{said}")
-        return out
+        return run_script(self.script, *args, env=env, timeout=timeout, error=PostgresError, ok=ok).stdout
