@@ -9,6 +9,7 @@ from pathlib import Path
 from bench.throughput import harness
 from bench.throughput.brokers import local_kafka
 from bench.throughput.cpu_bound.runs import benchmark_cpu, benchmark_half_load
+from bench.throughput.effects.runs import benchmark_effects
 from bench.throughput.harness import ROOT
 from bench.throughput.io_bound.runs import CONTENDERS, benchmark_io
 from bench.throughput.measure import Results, Run, ScaleInfo
@@ -26,6 +27,7 @@ PARTS = {
     "cpu": "the CPU-bound table, peers included",
     "peers": "the peer frameworks and order-service in both guarantees",
     "io": "the I/O-bound table",
+    "effects": "the effects table: the stock processor in PostgreSQL (scripts/postgres on port 20532)",
     "scale": "the scale-out curve, on one broker and on a 3-broker cluster",
     "half": "order-service at-least-once at full speed, then at half of it, three times",
 }
@@ -40,6 +42,8 @@ async def benchmark(records: int, results: Results, *, only: str | None, io_name
     if only in (None, "io"):
         io_runs, results.io = await benchmark_io(records, io_names)
         results.runs.extend(io_runs)
+    if only in (None, "effects"):
+        await benchmark_effects(records, results)
     if only in (None, "scale"):
         smoke = records < SMOKE_BELOW
         runs, scale = await benchmark_scale(

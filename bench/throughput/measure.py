@@ -60,6 +60,19 @@ class ScaleInfo(TypedDict):
     not_run: dict[str, str]
 
 
+class EffectsInfo(TypedDict):
+    """How the effects table's runs were made: the orders' SKUs, the stock's share of their demand,
+    the records per contender; per run its CPU and ledger check, per row the run it shows; and the
+    contenders that failed a run or a check, or could not run here, with the reason."""
+
+    skus: int
+    stock_share: float
+    records: dict[str, int]
+    runs: dict[str, dict[str, object]]
+    rows: dict[str, str]
+    failed: dict[str, str]
+
+
 @dataclass
 class Results:
     """What one `bench.throughput` run measured: every run, and how each table's runs were made."""
@@ -68,6 +81,7 @@ class Results:
     io: IoInfo | None = None
     peers: PeerInfo | None = None
     scale: ScaleInfo | None = None
+    effects: EffectsInfo | None = None
 
 
 def shown(value: object) -> str:

@@ -14,6 +14,7 @@ def main() -> None:
             io=latest.get("io"),
             peers=latest.get("peers"),
             scale=latest.get("scale_out"),
+            effects=latest.get("effects"),
         ),
         latest["machine"],
     )

@@ -12,7 +12,7 @@ HALF_LOAD = "order-service-alo-half-load"
 
 
 def cpu_bound(runs: list[Run]) -> list[Run]:
-    return [r for r in runs if not r.name.startswith(("io-", "scale-out-"))]
+    return [r for r in runs if not r.name.startswith(("io-", "scale-out-", "effects-"))]
 
 
 def service_in_same_guarantee(name: str) -> str:

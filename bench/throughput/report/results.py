@@ -13,7 +13,7 @@ import matplotlib
 matplotlib.use("Agg")  # before cpu.py, io_bound.py and scale.py import pyplot
 
 from bench.throughput.measure import Results
-from bench.throughput.report import cpu, io_bound, scale
+from bench.throughput.report import cpu, effects, io_bound, scale
 
 ROOT = Path(__file__).parents[3]
 DOCS = ROOT / "docs" / "benchmarks.md"
@@ -53,6 +53,7 @@ def write_results(results: Results, requested: int, *, out_dir: Path, docs: bool
         "io": results.io,
         "peers": results.peers,
         "scale_out": results.scale,
+        "effects": results.effects,
         "machine": machine_info,
         "requested_records": requested,
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -68,6 +69,8 @@ def write_results(results: Results, requested: int, *, out_dir: Path, docs: bool
         print(io_bound.table(runs, results.io), io_bound.ratios(runs, results.io), sep="\n\n")
     if results.scale:
         print(scale.table(runs, results.scale, machine_info["cores"]))
+    if results.effects:
+        print(effects.table(runs, results.effects), effects.targets(runs), sep="\n\n")
     if docs:
         render_docs(results, machine_info)
 
@@ -84,6 +87,8 @@ def render_docs(results: Results, machine_info: dict[str, object]) -> None:
     if io:
         io_bound.chart(runs, io, ROOT / "docs" / IO_CHART)
         sections.append(io_bound.section(runs, io, IO_CHART))
+    if results.effects:
+        sections.append(effects.section(runs, results.effects))
     if scale_out:
         scale.chart(runs, scale_out, ROOT / "docs" / SCALE_CHART)
         sections.append(scale.section(runs, scale_out, machine_info["cores"], SCALE_CHART))
