@@ -22,16 +22,21 @@ install:
 run: install
 	@scripts/run
 
-# Style, types and the import contracts of pyproject.toml ([tool.importlinter]).
+# Style, types and the import contracts of pyproject.toml ([tool.importlinter]); then the Helm
+# chart, offline: helm lint and helm template of both values files, the rendered objects against
+# the Kubernetes and the vendored CRD schemas, and the service's own rules (scripts/helm check,
+# deploy/helm/check.py; the pinned helm is built from the Go module proxy the first time).
 lint: install
 	uv run ruff check .
 	uv run ruff format --check .
 	uv run mypy
+	uv run mypy deploy/helm/check.py deploy/schemas/vendor.py
 	uv run lint-imports --no-cache
+	scripts/helm check
 
 # What to run before a commit: lint, types and the unit tests, in well under a minute.
 check: lint
-	uv run pytest tests/library tests/service tests/bench -q -p no:cacheprovider
+	uv run pytest tests/library tests/service tests/bench tests/deploy -q -p no:cacheprovider
 
 # Docker engine and the images (pulled, or built where that fails); skipped with
 # KAFKA_BOOTSTRAP_SERVERS. Prints the choice as `export KAFKA_IMAGE=...` lines.

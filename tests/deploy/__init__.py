@@ -1,0 +1,1 @@
+"""The Helm chart: rendered with broken values, its offline checks must fail."""
