@@ -1,9 +1,9 @@
-"""The effects table's PostgreSQL: scripts/postgres on its own port and run dir, a fresh database per
-run with the stock filled, what the run left in it, and the server's CPU from /proc."""
+"""The effects table's PostgreSQL: scripts/postgres on its own port and run dir (bench/postgres.py
+drives it), a fresh database per run with the stock filled, what the run left in it, and the
+server's CPU from /proc."""
 
 import math
 import os
-import subprocess
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,15 +13,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from bench.postgres import LocalPostgres, PostgresError
 from bench.throughput.harness import ROOT
 from order_service.processors.stock import TABLES
 
-SCRIPT = ROOT / "scripts" / "postgres"
 PORT = 20532
 RUN_DIR = ROOT / ".cache" / "bench-postgres"
-# `up` may install the server first (apt-get, up to 900 s in the script).
-UP_TIMEOUT_S = 1_000
-DOWN_TIMEOUT_S = 120
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -29,34 +26,22 @@ class Unavailable(Exception):
     """The bench's PostgreSQL could not be started here; the message says why."""
 
 
-def _script(command: str, timeout: float) -> str:
-    env = {**os.environ, "PG_PORT": str(PORT), "PG_RUN_DIR": str(RUN_DIR)}
-    try:
-        done = subprocess.run(
-            [str(SCRIPT), command], env=env, capture_output=True, text=True, timeout=timeout, check=False
-        )
-    except subprocess.TimeoutExpired:
-        raise Unavailable(f"scripts/postgres {command} did not finish within {timeout:.0f} s") from None
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise Unavailable(f"scripts/postgres {command} failed: {last}")
-    return done.stdout
-
-
 @contextmanager
 def local_postgres() -> Iterator[str]:
     """A fresh server on 127.0.0.1:20532 (run dir .cache/bench-postgres), taken down after: the URL of
     its `orders` database. Unavailable when it cannot start."""
-    _script("down", DOWN_TIMEOUT_S)
+    server = LocalPostgres(port=PORT, run_dir=RUN_DIR)
     try:
-        lines = _script("up", UP_TIMEOUT_S).strip().splitlines()
-        if not lines or not lines[-1].startswith("postgresql://"):
-            raise Unavailable(f"scripts/postgres up printed no URL: {lines[-1:]!r}")
-        yield lines[-1]
+        try:
+            server.down()
+            url = server.up()
+        except PostgresError as failed:
+            raise Unavailable(str(failed)) from None
+        yield url
     finally:
         try:
-            _script("down", DOWN_TIMEOUT_S)
-        except Unavailable as failed:
+            server.down()
+        except PostgresError as failed:
             print(failed, flush=True)
 
 
