@@ -4,9 +4,7 @@ output appended to one log file across restarts, its /health/ready a bounded HTT
 import asyncio
 import json
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +12,8 @@ import urllib.error
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
+
+from bench.ports import free_port
 
 FASTSTREAM = str(Path(sys.executable).with_name("faststream"))
 # Ports for the instances' HTTP servers: below Linux's ephemeral range (32768-60999), above the
@@ -23,16 +23,7 @@ HTTP_PORTS = range(21000, 22000)
 
 def http_port() -> int:
     """A port of HTTP_PORTS that nothing listens on now, picked at random."""
-    candidates = list(HTTP_PORTS)
-    random.shuffle(candidates)
-    for port in candidates:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {HTTP_PORTS.start}-{HTTP_PORTS.stop - 1}")
+    return free_port(HTTP_PORTS, "a service instance's HTTP server")
 
 
 class Instance:

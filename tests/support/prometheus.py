@@ -3,9 +3,7 @@ what a test asks of it: the metrics the alert rules name, the dashboard's querie
 metrics, each read from its file rather than listed here, so that a new alert or panel is checked too."""
 
 import json
-import random
 import re
-import socket
 import subprocess
 import time
 import urllib.error
@@ -16,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml  # type: ignore[import-untyped, unused-ignore]  # no stubs installed (types-PyYAML)
+from bench.ports import free_port
 
 ROOT = Path(__file__).parents[2]
 ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
@@ -40,17 +39,6 @@ def prometheus_binary() -> Path:
     return binary
 
 
-def _free_port() -> int:
-    for port in random.sample(PORTS, len(PORTS)):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise AssertionError(f"no free port in {PORTS.start}-{PORTS.stop - 1} for Prometheus")
-
-
 class PrometheusServer:
     """One Prometheus scraping `targets` (host:port) as job `order-service` every `interval_s`,
     with `rule_files` loaded, its storage and log in `workdir`."""
@@ -59,7 +47,7 @@ class PrometheusServer:
         self, binary: Path, workdir: Path, targets: list[str], *, rule_files: list[Path], interval_s: int = 1
     ) -> None:
         self.binary, self.workdir = binary, workdir
-        self.port = _free_port()
+        self.port = free_port(PORTS, "Prometheus")
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = workdir / "prometheus.log"
         self.config = workdir / "prometheus.yml"

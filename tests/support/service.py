@@ -4,7 +4,6 @@ endpoints (metrics and health) as a test reads them."""
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,6 +16,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench import ports
 from tests.support.kafka import unique
 
 FASTSTREAM = str(Path(sys.executable).with_name("faststream"))
@@ -31,11 +31,14 @@ def import_seconds() -> float:
     return time.monotonic() - started
 
 
+# The tests' servers (the service's HTTP port, stand-in servers): below Linux's ephemeral range
+# (32768-60999), apart from the chaos instances' (21000-21999) and Prometheus's (29100-29199).
+TEST_PORTS = range(26000, 28000)
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    """A port for a test's server that nothing listens on now (bench/ports.py)."""
+    return ports.free_port(TEST_PORTS, "a test's server")
 
 
 # For a test that kills or freezes an instance: its partitions move to another member only once its
