@@ -4,7 +4,6 @@ import asyncio
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -14,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from bench import ports
 from bench.throughput import kafka_io
 from bench.throughput.measure import Run, from_timestamps
 
@@ -58,11 +58,12 @@ def topic_env(name: str, bootstrap: str | None = None) -> dict[str, str]:
     }
 
 
+# The contenders' HTTP ports: below the ephemeral range, apart from the tests' and the chaos run's.
+HTTP_PORTS = range(28100, 29000)  # 28081-28083: the compose stack's
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    return ports.free_port(HTTP_PORTS, "a bench contender's HTTP server")
 
 
 async def wait_ready(port: str, process: subprocess.Popen[bytes]) -> None:

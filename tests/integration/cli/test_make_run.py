@@ -6,12 +6,12 @@ import socket
 import subprocess
 from pathlib import Path
 
-from tests.support.service import ROOT
+from tests.support.service import ROOT, free_port
 
 
 def test_a_port_held_by_another_process_stops_make_run_after_one_line(tmp_path: Path) -> None:
     with socket.socket() as holder:  # not a broker, and not ours
-        holder.bind(("127.0.0.1", 0))
+        holder.bind(("127.0.0.1", free_port()))
         holder.listen()
         port = holder.getsockname()[1]
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ORDER_SERVICE_", "MAKE", "MFLAGS"))}
