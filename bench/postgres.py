@@ -16,9 +16,29 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from bench.scripts import run_script
+from order_service.processors.stock import TABLES
 
 SCRIPT: Final = Path(__file__).resolve().parents[1] / "scripts" / "postgres"
 CONNECT_TIMEOUT_S: Final = 10.0
+
+
+def with_database(url: str, name: str) -> str:
+    """`url` with another database name (credentials, host and port kept)."""
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+async def fill_stock(url: str, stock: dict[str, int]) -> None:
+    """The stock processor's tables (as it creates them) in the database at `url`, with `stock` in
+    them (COPY), then ANALYZE: the service plans its statements once (a generic plan), and a plan
+    made on a table without statistics would be a guess. Used by the chaos run, the bench and the
+    tests alike, so that each starts from the same tables."""
+    conn = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT_S)
+    try:
+        await conn.execute(TABLES)
+        await conn.copy_records_to_table("stock", records=list(stock.items()), columns=["sku", "available"])
+        await conn.execute("ANALYZE stock")
+    finally:
+        await conn.close(timeout=5)
 
 
 class PostgresError(RuntimeError):
@@ -80,7 +100,7 @@ class LocalPostgres:
     def database_url(self, name: str) -> str:
         if self.url is None:
             raise PostgresError("scripts/postgres up has not run")
-        return urlunsplit(urlsplit(self.url)._replace(path=f"/{name}"))
+        return with_database(self.url, name)
 
     async def fresh_database(self, label: str, *, prefix: str = "chaos") -> str:
         """A new empty database for one run, named after `prefix` and `label`; its URL."""

@@ -29,7 +29,6 @@ import asyncpg
 from bench.chaos.kafka.reconcile import read_whole
 from bench.chaos.producer.paced import Record, orders
 from bench.chaos.result import Effects
-from order_service.processors.stock import TABLES
 
 STOCK_PROCESSOR: Final = "order_service.processors.stock:processor"
 INBOX_TABLE: Final = "order_service_inbox"
@@ -72,16 +71,6 @@ def run_stock(count: int, prefix: str) -> dict[str, int]:
 
 async def connect(url: str) -> "asyncpg.Connection[Any]":
     return await asyncpg.connect(url, timeout=CONNECT_TIMEOUT_S)
-
-
-async def fill_stock(url: str, stock: dict[str, int]) -> None:
-    """The stock processor's tables (as it creates them), with `stock` in them."""
-    conn = await connect(url)
-    try:
-        await conn.execute(TABLES)
-        await conn.copy_records_to_table("stock", records=list(stock.items()), columns=["sku", "available"])
-    finally:
-        await conn.close(timeout=5)
 
 
 def _header(record: Any, name: str) -> str | None:

@@ -35,7 +35,6 @@ from bench.chaos.effects import (
     STOCK_SHARE,
     UNKNOWN_SKU_EVERY,
     check_effects,
-    fill_stock,
     logged_retries,
     run_stock,
 )
@@ -46,6 +45,7 @@ from bench.chaos.producer import ProducerProcess
 from bench.chaos.result import Effects, Result
 from bench.chaos.run_state import Cluster, Database, Run
 from bench.chaos.scenarios import BROKER_DOWN_S, DATABASE_DOWN_S, SCENARIOS
+from bench.postgres import fill_stock
 
 GUARANTEES: Final = ("at_least_once", "exactly_once")
 

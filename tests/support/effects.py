@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+from bench.postgres import fill_stock as fill_stock  # the one the chaos run and the bench use
 
-from order_service.processors.stock import TABLES
 from tests.support.orders import Record
 
 STOCK_PROCESSOR = "order_service.processors.stock:processor"
@@ -38,15 +38,6 @@ def scarce_stock(inputs: Iterable[Record], share: float = 0.6) -> dict[str, int]
     for counts in items_of(inputs).values():
         demand.update(counts)
     return {sku: int(total * share) for sku, total in demand.items()}
-
-
-async def fill_stock(url: str, stock: dict[str, int]) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(TABLES)
-        await conn.executemany("INSERT INTO stock (sku, available) VALUES ($1, $2)", list(stock.items()))
-    finally:
-        await conn.close()
 
 
 @dataclass(frozen=True)

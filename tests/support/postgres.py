@@ -22,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 from bench.postgres import PostgresError
+from bench.postgres import with_database as with_database
 
 from bench import scripts
 
@@ -154,12 +155,6 @@ async def wait_for_postgres(url: str, timeout: float = 30.0) -> None:
             if time.monotonic() > deadline:
                 pytest.fail(f"PostgreSQL at {redacted(url)} did not answer within {timeout}s: {exc!r}")
         await asyncio.sleep(0.5)
-
-
-def with_database(url: str, name: str) -> str:
-    """`url` with another database name (credentials, host and port kept)."""
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
 
 
 def redacted(url: str) -> str:

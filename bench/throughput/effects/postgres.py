@@ -9,13 +9,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from bench.postgres import LocalPostgres, PostgresError
+from bench.postgres import LocalPostgres, PostgresError, fill_stock, with_database
 from bench.throughput.harness import ROOT
-from order_service.processors.stock import TABLES
 
 PORT = 20532
 RUN_DIR = ROOT / ".cache" / "bench-postgres"
@@ -45,30 +43,16 @@ def local_postgres() -> Iterator[str]:
             print(failed, flush=True)
 
 
-def _database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-
-
 async def fresh_database(server_url: str, name: str, stock: dict[str, int]) -> str:
-    """A new database `name` with the stock processor's tables and `stock` in them; its URL.
-
-    ANALYZE after the fill: the service plans its statements once (a generic plan), and a plan made
-    on a table without statistics would be a guess.
-    """
+    """A new database `name` with the stock processor's tables and `stock` in them; its URL."""
     conn = await asyncpg.connect(server_url)
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
-    url = _database(server_url, name)
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(TABLES)
-        await conn.copy_records_to_table("stock", records=list(stock.items()), columns=["sku", "available"])
-        await conn.execute("ANALYZE stock")
-    finally:
-        await conn.close()
+    url = with_database(server_url, name)
+    await fill_stock(url, stock)
     return url
 
 
