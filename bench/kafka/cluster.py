@@ -33,6 +33,12 @@ class LocalCluster:
     killed (KAFKA_STOP_TIMEOUT); each command gets these plus a margin before it is killed.
     `broker_config` is written last into each node's config when the cluster is made
     (KAFKA_EXTRA_CONFIG); a cluster in `run_dir` made with other values is wiped by `up`.
+
+    `client_port` and `advertised_client_port` (both or neither) give each node a second
+    listener on client_port+i-1 that advertises advertised_client_port+i-1: where a proxy in
+    front of node i listens (make chaos's Toxiproxy). A client bootstrapped at
+    `client_bootstrap` then learns only the proxies' addresses, so every one of its connections
+    crosses a proxy; `bootstrap` stays direct, for whatever aims a fault or checks its outcome.
     """
 
     def __init__(
@@ -46,15 +52,20 @@ class LocalCluster:
         stop_timeout: float = 20.0,
         script: Path = SCRIPT,
         broker_config: Mapping[str, str] | None = None,
+        client_port: int | None = None,
+        advertised_client_port: int | None = None,
     ) -> None:
         if brokers < 1:
             raise ValueError(f"brokers must be at least 1, not {brokers}")
-        ranges = [range(first, first + brokers) for first in (port, controller_port)]
+        if (client_port is None) != (advertised_client_port is None):
+            raise ValueError("give both client_port and advertised_client_port, or neither")
+        firsts = [port, controller_port, *(p for p in (client_port, advertised_client_port) if p is not None)]
+        ranges = [range(first, first + brokers) for first in firsts]
         for ports in ranges:
             if ports.start < 1024 or ports.stop > 65536 or _overlap(ports, _EPHEMERAL):
                 raise ValueError(f"ports {ports.start}-{ports.stop - 1} are privileged or ephemeral ones")
-        if _overlap(*ranges):
-            raise ValueError("broker and controller ports overlap")
+        if any(_overlap(a, b) for i, a in enumerate(ranges) for b in ranges[i + 1 :]):
+            raise ValueError("broker, controller and client ports overlap")
         self.brokers: Final = brokers
         self.port: Final = port
         self.controller_port: Final = controller_port
@@ -63,7 +74,13 @@ class LocalCluster:
         self.stop_timeout: Final = stop_timeout
         self.script: Final = script
         self.broker_config: Final = dict(broker_config or {})
+        self.client_port: Final = client_port
+        self.advertised_client_port: Final = advertised_client_port
         self.bootstrap: Final = ",".join(self.address(node) for node in self.nodes)
+        first = advertised_client_port
+        self.client_bootstrap: Final = (
+            ",".join(f"127.0.0.1:{first + node - 1}" for node in self.nodes) if first else self.bootstrap
+        )
         # A node resumed by this object runs again, but may not be registered and unfenced yet:
         # until the next `up`, `ensure_all_running` does not take "running" for "serving".
         self._resumed = False
@@ -158,6 +175,8 @@ class LocalCluster:
             "KAFKA_UP_TIMEOUT": str(round(self.up_timeout)),
             "KAFKA_STOP_TIMEOUT": str(round(self.stop_timeout)),
             "KAFKA_EXTRA_CONFIG": " ".join(f"{key}={value}" for key, value in self.broker_config.items()),
+            "KAFKA_CLIENT_PORT": str(self.client_port or ""),
+            "KAFKA_ADVERTISED_CLIENT_PORT": str(self.advertised_client_port or ""),
         }
         return run_script(self.script, *args, env=env, timeout=timeout, error=ClusterError, ok=ok).stdout
 
