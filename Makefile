@@ -74,7 +74,7 @@ bench-smoke: install
 .PHONY: chaos
 CHAOS_ORDERS ?= 100000
 chaos: install
-	uv run python -m bench.chaos --orders $(CHAOS_ORDERS) --scenarios 1,2,3,4,5,6,7,8 --out docs/reliability.md
+	uv run python -m bench.chaos --orders $(CHAOS_ORDERS) --scenarios 1,2,3,4,5,6,7,8,9,10,11,12,13 --out docs/reliability.md
 
 # The committed AsyncAPI document; tests/unit/test_docs.py fails when it is stale.
 docs: install

@@ -8,8 +8,12 @@ move it), runs each scenario in each guarantee (bench/chaos/harness.py), writes 
 takes the cluster down again (`scripts/kafka down`). Before the first scenario with database
 effects (7, 8) it starts its own PostgreSQL with `scripts/postgres up` (127.0.0.1:20432, data in
 .cache/chaos-postgres; `--pg-port`, `--pg-run-dir` move it), each such run on a fresh database, and
-takes it down at the end. Service logs, verify output and the progress samples of every run are
-kept under `--evidence` (default .cache/chaos/<time>).
+takes it down at the end. The service instances reach the brokers through Toxiproxy
+(`scripts/toxiproxy`, API on 127.0.0.1:20474, run dir .cache/chaos-toxiproxy): each broker has a
+second listener (20592-20594) advertised at its proxy's port (20692-20694), so every connection of
+the service crosses a proxy, and scenarios 9-13 put their network faults there; the harness's own
+clients (producer, monitor, verify) connect directly. Service logs, verify output and the progress
+samples of every run are kept under `--evidence` (default .cache/chaos/<time>).
 Exit status: 0 when every row passes, 1 when a row fails (PostgreSQL not starting fails the rows
 that need it), 2 when the cluster did not start.
 """
@@ -23,11 +27,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.chaos.harness import GUARANTEES, run_scenario
+from bench.chaos.network import behind_proxies
 from bench.chaos.report import DEFAULT_OUT, ROOT, machine, report
 from bench.chaos.result import Result
+from bench.chaos.run_state import Network
 from bench.chaos.scenarios import SCENARIOS
 from bench.kafka.cluster import ClusterError, LocalCluster
 from bench.postgres import LocalPostgres, PostgresError
+from bench.toxiproxy import LocalToxiproxy, ToxiproxyError
 
 DEFAULT_SCENARIOS = ",".join(map(str, SCENARIOS))
 
@@ -54,6 +61,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--controller-port", type=int, default=20492, help="first controller port (KAFKA_CONTROLLER_PORT)"
     )
     p.add_argument("--run-dir", type=Path, default=ROOT / ".cache" / "chaos-cluster", help="KAFKA_RUN_DIR")
+    p.add_argument(
+        "--client-port", type=int, default=20592, help="first broker CLIENT listener (KAFKA_CLIENT_PORT)"
+    )
+    p.add_argument(
+        "--proxy-port",
+        type=int,
+        default=20692,
+        help="first proxy port, advertised by the brokers (KAFKA_ADVERTISED_CLIENT_PORT)",
+    )
+    p.add_argument("--toxiproxy-port", type=int, default=20474, help="Toxiproxy's API (TOXIPROXY_PORT)")
+    p.add_argument(
+        "--toxiproxy-run-dir",
+        type=Path,
+        default=ROOT / ".cache" / "chaos-toxiproxy",
+        help="TOXIPROXY_RUN_DIR",
+    )
     p.add_argument("--pg-port", type=int, default=20432, help="PostgreSQL's port (PG_PORT)")
     p.add_argument(
         "--pg-run-dir", type=Path, default=ROOT / ".cache" / "chaos-postgres", help="PostgreSQL's PG_RUN_DIR"
@@ -79,6 +102,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 async def run_all(
     cluster: LocalCluster,
     postgres: LocalPostgres,
+    network: Network,
     args: argparse.Namespace,
     written: Callable[[list[Result]], None],
 ) -> list[Result]:
@@ -102,6 +126,7 @@ async def run_all(
                 orders_count=args.orders,
                 evidence=args.evidence,
                 postgres=postgres if postgres.url is not None else None,
+                network=network,
             )
             print(f"chaos: {result.summary()}", file=sys.stderr, flush=True)
             results.append(result)
@@ -116,8 +141,14 @@ def main(argv: list[str] | None = None) -> int:
     args.evidence.mkdir(parents=True, exist_ok=True)
     host = machine()
     cluster = LocalCluster(
-        brokers=3, port=args.port, controller_port=args.controller_port, run_dir=args.run_dir.resolve()
+        brokers=3,
+        port=args.port,
+        controller_port=args.controller_port,
+        run_dir=args.run_dir.resolve(),
+        client_port=args.client_port,
+        advertised_client_port=args.proxy_port,
     )
+    toxiproxy = LocalToxiproxy(port=args.toxiproxy_port, run_dir=args.toxiproxy_run_dir.resolve())
     postgres = LocalPostgres(port=args.pg_port, run_dir=args.pg_run_dir.resolve())
     started = time.monotonic()
     print(f"chaos: starting {cluster}", file=sys.stderr, flush=True)
@@ -130,19 +161,29 @@ def main(argv: list[str] | None = None) -> int:
     except ClusterError as exc:
         print(f"chaos: the cluster did not start: {exc}", file=sys.stderr)
         return 2
+    try:
+        network = behind_proxies(cluster, toxiproxy)
+    except ToxiproxyError as exc:
+        print(f"chaos: Toxiproxy did not start: {exc}", file=sys.stderr)
+        cluster.down()
+        return 2
     args.out.parent.mkdir(parents=True, exist_ok=True)
 
     def write(results: list[Result]) -> None:
         args.out.write_text(report(results, args, host, began, time.monotonic() - started))
 
     try:
-        results = asyncio.run(run_all(cluster, postgres, args, write))
+        results = asyncio.run(run_all(cluster, postgres, network, args, write))
     finally:
         if not args.keep_cluster:
             try:
                 cluster.down()
             except ClusterError as exc:
                 print(f"chaos: scripts/kafka down failed: {exc}", file=sys.stderr)
+            try:
+                toxiproxy.down()
+            except ToxiproxyError as exc:
+                print(f"chaos: scripts/toxiproxy down failed: {exc}", file=sys.stderr)
             if postgres.url is not None or args.pg_run_dir.exists():
                 try:
                     postgres.down()

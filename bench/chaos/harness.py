@@ -43,8 +43,15 @@ from bench.chaos.kafka.metadata import create_input_topic
 from bench.chaos.monitor import drain, measure, watch
 from bench.chaos.producer import ProducerProcess
 from bench.chaos.result import Effects, Result
-from bench.chaos.run_state import Cluster, Database, Run
-from bench.chaos.scenarios import BROKER_DOWN_S, DATABASE_DOWN_S, SCENARIOS
+from bench.chaos.run_state import Cluster, Database, Network, Run
+from bench.chaos.scenarios import (
+    BROKER_DOWN_S,
+    DATABASE_DOWN_S,
+    LOG_LINES_PER_FAULT,
+    NETWORK_FAULT_S,
+    SCENARIOS,
+)
+from bench.chaos.service import warnings_since
 from bench.postgres import fill_stock
 
 GUARANTEES: Final = ("at_least_once", "exactly_once")
@@ -75,6 +82,8 @@ async def run_scenario(
     broker_down_s: float | None = None,
     postgres: "PostgresServer | None" = None,
     database_down_s: float | None = None,
+    network: Network | None = None,
+    network_fault_s: float | None = None,
 ) -> Result:
     """Run scenario `number` in `guarantee` on fresh topics; never raises for what it finds: a
     failure of the service (or of the harness) is in the result, with its evidence in `evidence`.
@@ -84,6 +93,8 @@ async def run_scenario(
     `database_down_s` (default DATABASE_DOWN_S) how long a killed PostgreSQL stays down in scenario
     7: `make chaos` keeps the defaults, CI passes shorter ones (scenarios.CI_*). The scenarios with
     database effects (7, 8) need `postgres`, a running server: each run gets a fresh database on it.
+    The network scenarios (9-13) need `network`, the proxies in front of the brokers (the cluster's
+    `client_bootstrap`), and hold the fault `network_fault_s` (default NETWORK_FAULT_S).
     """
     with _quiet_aiokafka():
         return await _run_scenario(
@@ -97,6 +108,8 @@ async def run_scenario(
             BROKER_DOWN_S if broker_down_s is None else broker_down_s,
             postgres,
             DATABASE_DOWN_S if database_down_s is None else database_down_s,
+            network,
+            NETWORK_FAULT_S if network_fault_s is None else network_fault_s,
         )
 
 
@@ -111,6 +124,8 @@ async def _run_scenario(
     broker_down_s: float,
     postgres: "PostgresServer | None",
     database_down_s: float,
+    network: Network | None,
+    network_fault_s: float,
 ) -> Result:
     scenario = SCENARIOS[number]
     if guarantee not in GUARANTEES:
@@ -127,9 +142,13 @@ async def _run_scenario(
         broker_down_s=broker_down_s,
         postgres=postgres,
         database_down_s=database_down_s,
+        network=network,
+        network_fault_s=network_fault_s,
     )
     result = Result(number, scenario.title, guarantee, orders_count, str(evidence))
     result.effects_expected = scenario.effects
+    if scenario.network:
+        result.warning_limit = LOG_LINES_PER_FAULT
     stock: dict[str, int] = {}
     deadline = deadline_s if deadline_s is not None else 900 + produce_s + orders_count / 100
     run.event(
@@ -145,6 +164,10 @@ async def _run_scenario(
             if any(state != "running" for state in states.values()) or len(states) < len(cluster.nodes):
                 run.event(f"cluster not whole ({states}): scripts/kafka up")
                 await asyncio.to_thread(cluster.ensure_all_running)
+            if scenario.network and network is None:
+                raise RuntimeError(f"scenario {number} needs the proxies in front of the brokers (network=)")
+            if network is not None:  # whatever an earlier run left on the links
+                await asyncio.to_thread(network.reset)
             await create_input_topic(cluster.bootstrap, run.input)
             if scenario.effects:
                 stock = await _database(run, postgres, label)
@@ -197,6 +220,10 @@ async def _run_scenario(
                 await task
         await run.progress.close()
         if run.fault_at is not None and run.restored_at is None:  # the scenario did not undo its fault
+            if network is not None:
+                run.event("restoring the links: every toxic removed")
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(network.reset)
             run.event("restoring the cluster: scripts/kafka up")
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(cluster.ensure_all_running)
@@ -211,6 +238,16 @@ async def _run_scenario(
             result.produced, result.resent = production.acked, production.resent
             result.producer_errors = dict(production.errors)
     result.unexpected_exits = run.unexpected_exits
+    result.fault_at_s = run.fault_at
+    if run.fault_at is not None:
+        for instance in run.instances:
+            count, messages = warnings_since(instance.log, run.started_wall + run.fault_at)
+            result.warning_lines[instance.name] = count
+            result.warning_messages[instance.name] = dict(list(messages.items())[:5])
+        run.event(
+            "WARNING-or-worse service log lines from the fault on: "
+            + ", ".join(f"{name} {count}" for name, count in result.warning_lines.items())
+        )
     try:
         await verify(run, result)
     except Exception as exc:

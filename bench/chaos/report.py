@@ -24,6 +24,7 @@ from bench.chaos.scenarios import (
     CI_BROKER_DOWN_S,
     CI_PRODUCE_S,
     DATABASE_DOWN_S,
+    LOG_LINES_PER_FAULT,
     PAUSE_S,
     SCENARIOS,
 )
@@ -101,8 +102,8 @@ def table(results: list[Result]) -> list[str]:
     lines = [
         "| # | scenario | guarantee | inputs | outcomes | lost | duplicates | order violations "
         "| longest stall | time to recovery | restarts needed | database effects: ledger rows / repeated "
-        "/ stock | result |",
-        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        "/ stock | warnings after the fault (a / b) | result |",
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|",
     ]
     for r in results:
         outcomes = (
@@ -120,9 +121,15 @@ def table(results: list[Result]) -> list[str]:
         lines.append(
             f"| {r.scenario} | {r.title} | {r.guarantee} | {_cell(r.inputs)} | {outcomes} | {_cell(r.lost)} "
             f"| {duplicates} | {_cell(r.order_violations)} | {_cell(r.longest_stall_s, ' s')} "
-            f"| {recovery} | {r.restarts_needed} | {_effects_cell(r)} | {verdict} |"
+            f"| {recovery} | {r.restarts_needed} | {_effects_cell(r)} | {_warnings_cell(r)} | {verdict} |"
         )
     return lines
+
+
+def _warnings_cell(r: Result) -> str:
+    if not r.warning_lines:
+        return "n/a"
+    return " / ".join(_cell(r.warning_lines.get(name)) for name in ("a", "b"))
 
 
 def effects_line(e: Effects) -> str:
@@ -148,7 +155,7 @@ def report(
     planned = len(args.scenario_list) * len(args.guarantee_list)
     with_effects = [n for n in args.scenario_list if SCENARIOS[n].effects]
     out = [
-        "# Reliability under broker, service and database faults",
+        "# Reliability under broker, service, database and network faults",
         "",
         "Written by `make chaos` (`bench/chaos/`); do not edit by hand. A reduced version runs in CI:",
         "`tests/integration/cluster/test_chaos.py` runs scenarios 2 and 3 in both guarantees with 10,000",
@@ -174,6 +181,11 @@ def report(
         "  (`ORDER_SERVICE_TOPICS__REPLICATION_FACTOR=3`).",
         "- **Service:** two instances (`faststream run order_service.app:app`) in one fresh consumer group,",
         "  default settings otherwise (session timeout 10 s, request timeout 30 s).",
+        "- **Network:** the instances reach the brokers through Toxiproxy 2.5.0 (`scripts/toxiproxy`), one",
+        "  proxy per broker: each broker has a second listener, advertised at its proxy's port, so every",
+        "  connection of the service (fetch, produce, group and transaction coordinators) crosses a proxy,",
+        "  in every scenario. The brokers reach each other directly, and so do the harness's own clients",
+        "  (the producer, the monitor, verify): a network fault cuts the service off, nothing else.",
         f"- **Input:** {args.orders:,} orders per run, 1 % of them malformed (`malformed_corpus`),",
         "  produced at an even pace by an idempotent `acks=all` producer *while* the fault happens; a send",
         "  that fails is sent again, so an input may be written twice (then it is two inputs).",
@@ -234,10 +246,14 @@ def report(
         "  negative. Also checked (in the run's section): one ledger row and one inbox row per valid",
         "  input and none for anything else, and every published outcome (at-least-once repeats",
         "  included) with the ledger's status and byte for byte the inbox's outcome.",
+        "- **warnings after the fault:** service log lines at WARNING or worse of each instance, from the",
+        "  first fault action to the end of the run, the dead-lettering of the malformed 1 % aside; the",
+        "  most frequent messages are in each run's section.",
         "- **pass:** 0 lost, 0 duplicates in exactly-once (at-least-once duplicates are allowed and",
         "  counted), 0 order violations, no manual restart; with database effects, in both guarantees,",
         "  exactly one ledger and one inbox row per valid input, stock consistent, every published",
-        "  outcome the ledger's and the inbox's.",
+        "  outcome the ledger's and the inbox's; in the network scenarios, at most",
+        f"  {LOG_LINES_PER_FAULT} warnings per instance.",
         "",
         "Reading the stalls: a broker that is SIGKILLed or SIGSTOPped stays in the ISR of every",
         "partition it replicates (with RF 3 on 3 brokers, all of them) until the controller fences it,",
@@ -282,6 +298,14 @@ def report(
         ]
         if r.effects is not None:
             out += [effects_line(r.effects), ""]
+        for name, messages in sorted(r.warning_messages.items()):
+            if messages:
+                out += [
+                    f"Instance {name}'s most frequent warnings after the fault: "
+                    + "; ".join(f"`{m}` x{n}" for m, n in messages.items())
+                    + ".",
+                    "",
+                ]
         if not r.passed:
             out += ["Fails: " + "; ".join(r.failures()) + ".", ""]
         if r.unexpected_exits:

@@ -108,6 +108,7 @@ class Result:
     longest_stall_s: float | None = None
     recovery_s: float | None = None
     recovery_after_last_s: float | None = None  # from the last fault action (several-step scenarios)
+    fault_at_s: float | None = None  # when the first fault action came, since the run's start
     restarts_needed: int = 0
     restart_reasons: list[str] = field(default_factory=list)
     unexpected_exits: list[str] = field(default_factory=list)
@@ -117,6 +118,11 @@ class Result:
     elapsed_s: float = 0.0
     effects_expected: bool = False  # a run with the stock processor and its database
     effects: Effects | None = None
+    # Service log lines at WARNING or worse per instance, from the first fault action on (the
+    # malformed 1 %'s dead-lettering aside), and the most frequent messages of each instance.
+    warning_lines: dict[str, int] = field(default_factory=dict)
+    warning_messages: dict[str, dict[str, int]] = field(default_factory=dict)
+    warning_limit: int | None = None  # at most this many per instance (the network scenarios)
 
     @property
     def exactly_once(self) -> bool:
@@ -138,6 +144,8 @@ class Result:
                 found.append(f"{self.order_violations} order violations")
             if self.unmatched:
                 found.append(f"{self.unmatched} unmatched outcomes")
+        if self.fault_at_s is None:
+            found.append("the fault never came")
         if self.restarts_needed:
             found.append(f"{self.restarts_needed} manual restart(s): {'; '.join(self.restart_reasons)}")
         if not self.drained:
@@ -146,6 +154,13 @@ class Result:
             found.append("effects not checked")
         if self.effects is not None:
             found += self.effects.failures()
+        if self.warning_limit is not None:
+            found += [
+                f"instance {name} logged {count} WARNING-or-worse lines after the fault (at most "
+                f"{self.warning_limit})"
+                for name, count in sorted(self.warning_lines.items())
+                if count > self.warning_limit
+            ]
         return found
 
     @property

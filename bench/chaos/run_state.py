@@ -15,9 +15,11 @@ from typing import Protocol
 
 from bench.chaos.kafka.metadata import PARTITIONS, leaders, most_common
 from bench.chaos.kafka.progress import Offsets, Progress
+from bench.chaos.network import proxy_name
 from bench.chaos.producer import ProducerProcess
 from bench.chaos.result import Sample
 from bench.chaos.service import Instance, service_env
+from bench.toxiproxy import Toxic
 
 DATABASE_URL = "ORDER_SERVICE_EFFECTS__DATABASE_URL"
 PROCESSOR = "ORDER_SERVICE_PROCESSING__PROCESSOR"
@@ -28,6 +30,8 @@ class Cluster(Protocol):
 
     @property
     def bootstrap(self) -> str: ...
+    @property
+    def client_bootstrap(self) -> str: ...
     @property
     def nodes(self) -> range: ...
     def kill(self, node: int) -> None: ...
@@ -47,6 +51,15 @@ class Database(Protocol):
     def running(self) -> bool: ...
 
 
+class Network(Protocol):
+    """The links between the instances and the brokers (bench.toxiproxy.Toxiproxy): one proxy per
+    broker, named by `proxy_name`, in front of the broker's CLIENT listener."""
+
+    def add_toxic(self, proxy: str, toxic: Toxic) -> None: ...
+    def remove_toxic(self, proxy: str, toxic: Toxic | str) -> None: ...
+    def reset(self) -> None: ...
+
+
 class Run:
     """The state of one run that the scenarios act on."""
 
@@ -61,8 +74,12 @@ class Run:
         broker_down_s: float,
         postgres: Database | None = None,
         database_down_s: float = 0.0,
+        network: Network | None = None,
+        network_fault_s: float = 0.0,
     ) -> None:
         self.cluster = cluster
+        self.network = network  # the proxies in front of the brokers (scenarios 9-13)
+        self.network_fault_s = network_fault_s  # how long a network fault lasts (scenarios 9-13)
         self.broker_down_s = broker_down_s  # how long a killed broker stays down (scenarios 2, 3, 6)
         self.postgres = postgres  # the server of the runs with database effects (scenarios 7, 8)
         self.database_down_s = database_down_s  # how long a killed PostgreSQL stays down (scenario 7)
@@ -86,9 +103,16 @@ class Run:
             guarantee=guarantee,
             replication_factor=3,
         )
-        self.instances = [Instance(name, self.env, evidence / f"service-{name}.log") for name in ("a", "b")]
+        # The instances alone reach the brokers at `client_bootstrap`: through the proxies when the
+        # cluster has them, so a network fault hits the service and nothing else; the producer,
+        # the monitor, the metadata a scenario aims with and verify stay on direct links.
+        instance_env = {**self.env, "ORDER_SERVICE_KAFKA__BOOTSTRAP_SERVERS": cluster.client_bootstrap}
+        self.instances = [
+            Instance(name, instance_env, evidence / f"service-{name}.log") for name in ("a", "b")
+        ]
         self.progress = Progress(cluster.bootstrap, self.input, self.group)
         self.started = time.monotonic()
+        self.started_wall = time.time()  # the service logs' clock, for `now()`'s 0
         self.events: list[tuple[float, str]] = []
         self.samples: list[Sample] = []
         self.readiness: list[tuple[float, dict[str, int]]] = []
@@ -165,6 +189,27 @@ class Run:
             await asyncio.sleep(2)
             await asyncio.to_thread(call)
         self.event(f"scripts/postgres {action}: done in {time.monotonic() - started:.1f}s")
+
+    async def toxics(self, nodes: list[int], toxics: list[Toxic], *, quiet: bool = False) -> None:
+        """Add each toxic to the proxy of each broker of `nodes`; `quiet`: no event of it."""
+        if self.network is None:
+            raise RuntimeError("this run has no proxies in front of the brokers")
+        for node in nodes:
+            for toxic in toxics:
+                await asyncio.to_thread(self.network.add_toxic, proxy_name(node), toxic)
+        if not quiet:
+            self.event(f"toxics {', '.join(t.key for t in toxics)} on the proxies of brokers {nodes}")
+
+    async def clear_toxics(self, nodes: list[int], toxics: list[Toxic]) -> None:
+        """Remove them again; a toxic that is already gone is fine (`reset` does all of them)."""
+        assert self.network is not None
+        for node in nodes:
+            for toxic in toxics:
+                try:
+                    await asyncio.to_thread(self.network.remove_toxic, proxy_name(node), toxic)
+                except Exception as exc:  # once more with every toxic of every proxy
+                    self.event(f"removing {toxic.key} from broker {node}'s proxy failed ({exc}): reset")
+                    await asyncio.to_thread(self.network.reset)
 
     async def kill_instance(self, instance: Instance) -> None:
         await asyncio.to_thread(instance.kill)

@@ -1,4 +1,5 @@
-"""The eight chaos scenarios: what each does to the brokers, the instances or the database, and when.
+"""The chaos scenarios: what each does to the brokers, the instances, the database or the network
+between the instances and the brokers, and when.
 
 Each is one `inject` coroutine over a `Run`; the harness runs it while orders are produced, so a
 scenario holds only its fault and its undoing, not the run around it."""
@@ -19,6 +20,7 @@ from bench.chaos.kafka.metadata import (
     under_replicated,
 )
 from bench.chaos.run_state import Run
+from bench.toxiproxy import Toxic, bandwidth, latency, reset_peer, timeout
 
 BROKER_DOWN_S: Final = 15.0  # scenarios 2, 3 and 6: a killed broker is started again after this
 PAUSE_S: Final = 35.0  # scenario 5: longer than replica.lag.time.max.ms (30 s by default)
@@ -31,6 +33,18 @@ COMMIT_WATCH_S: Final = 10.0
 CI_PRODUCE_S: Final = 25.0
 CI_BROKER_DOWN_S: Final = 10.0
 CI_DATABASE_DOWN_S: Final = 8.0
+# Scenarios 9-13 (issue 27): how long a network fault lasts; CI's reduced blackhole is shorter, still
+# longer than the session timeout (10 s), so that the coordinator's blackhole expels a member.
+NETWORK_FAULT_S: Final = 30.0
+CI_NETWORK_FAULT_S: Final = 15.0
+LATENCY_MS: Final = 200
+JITTER_MS: Final = 50
+RESET_EVERY_S: Final = 3.0  # scenario 12: a pulse of connection resets this often
+RESET_WINDOW_S: Final = 0.5  # each pulse resets every connection that sends within it
+THROTTLE_KB_S: Final = 100
+# At most this many WARNING-or-worse service log lines per instance per network fault (the
+# dead-lettering of the malformed 1 % aside): a fault must be told, not flooded.
+LOG_LINES_PER_FAULT: Final = 50
 
 
 @dataclass(frozen=True)
@@ -43,6 +57,9 @@ class Scenario:
     # Runs the stock processor with its effects in PostgreSQL (bench/chaos/effects.py), checked
     # with SQL after the run.
     effects: bool = False
+    # Acts on the links through the brokers' proxies (Toxiproxy): needs them, and is held to
+    # LOG_LINES_PER_FAULT.
+    network: bool = False
 
 
 TRIGGER_SHARE = 0.10
@@ -92,6 +109,13 @@ async def _leader_broker_kill(run: Run) -> None:
 
 async def _coordinator_kill(run: Run) -> None:
     await run.wait_committed(TRIGGER_SHARE)
+    node, what = await _coordinator(run)
+    await _broker_out(run, node, fault=f"SIGKILL broker {node}, {what}")
+
+
+async def _coordinator(run: Run) -> tuple[int, str]:
+    """The broker that is the transaction coordinator of most of the service's transactional ids
+    (exactly-once), or the group coordinator (at-least-once); what it is."""
     bootstrap = run.cluster.bootstrap
     group = await coordinators(bootstrap, GROUP_COORDINATOR, [run.group])
     if run.guarantee == "exactly_once":
@@ -108,7 +132,7 @@ async def _coordinator_kill(run: Run) -> None:
         node = group[run.group]
         run.event(f"group coordinator of {run.group}: broker {node}")
         what = "the group coordinator"
-    await _broker_out(run, node, fault=f"SIGKILL broker {node}, {what}")
+    return node, what
 
 
 async def _rolling_restart(run: Run) -> None:
@@ -204,6 +228,73 @@ async def _instance_kills_mid_commit(run: Run) -> None:
     run.restored("the instance of the third kill restarted")
 
 
+async def _network_fault(run: Run, nodes: list[int], toxics: list[Toxic], what: str) -> None:
+    """`toxics` on the proxies of `nodes` for the run's network_fault_s, then removed."""
+    run.fault(f"{what} for {run.network_fault_s:.0f}s")
+    await run.toxics(nodes, toxics)
+    await _since_fault(run, run.network_fault_s)
+    await run.clear_toxics(nodes, toxics)
+    run.restored(f"toxics removed from the proxies of brokers {nodes}")
+
+
+def _blackhole() -> list[Toxic]:
+    # Both directions: nothing the client sends arrives, nothing the broker answers comes back.
+    # Connections stay open (timeout 0) and new ones are accepted by the proxy: only a request's
+    # timeout can notice. Removing the toxic closes the connections it held (Toxiproxy's cleanup).
+    return [timeout(0, stream="upstream"), timeout(0, stream="downstream")]
+
+
+async def _leader_latency(run: Run) -> None:
+    await run.wait_committed(TRIGGER_SHARE)
+    node = await run.input_leader()
+    toxic = latency(LATENCY_MS, jitter_ms=JITTER_MS)
+    await _network_fault(run, [node], [toxic], f"{LATENCY_MS} ± {JITTER_MS} ms to broker {node}")
+
+
+async def _leader_blackhole(run: Run) -> None:
+    await run.wait_committed(TRIGGER_SHARE)
+    node = await run.input_leader()
+    await _network_fault(run, [node], _blackhole(), f"blackhole to broker {node}")
+
+
+async def _coordinator_blackhole(run: Run) -> None:
+    await run.wait_committed(TRIGGER_SHARE)
+    node, what = await _coordinator(run)
+    await _network_fault(run, [node], _blackhole(), f"blackhole to broker {node}, {what}")
+
+
+async def _resets(run: Run) -> None:
+    """Pulses: every RESET_EVERY_S a `reset_peer` toxic with no delay sits on every proxy for
+    RESET_WINDOW_S, so each connection that sends anything then is reset, and the links work in
+    between. A standing `reset_peer` with a delay would not do: Toxiproxy holds the first chunk of
+    a connection for the delay and then resets it, so no request would ever get through."""
+    await run.wait_committed(TRIGGER_SHARE)
+    nodes = list(run.cluster.nodes)
+    toxics = [reset_peer(0, stream="upstream")]
+    run.fault(
+        f"connection resets every {RESET_EVERY_S:.0f}s on the proxies of brokers {nodes} for "
+        f"{run.network_fault_s:.0f}s"
+    )
+    assert run.fault_at is not None
+    pulses = 0
+    while run.now() - run.fault_at < run.network_fault_s:
+        await run.toxics(nodes, toxics, quiet=pulses > 0)
+        await asyncio.sleep(RESET_WINDOW_S)
+        await run.clear_toxics(nodes, toxics)
+        pulses += 1
+        await asyncio.sleep(
+            max(0.0, min(RESET_EVERY_S - RESET_WINDOW_S, run.fault_at + run.network_fault_s - run.now()))
+        )
+    run.restored(f"{pulses} pulses of resets done")
+
+
+async def _throttle(run: Run) -> None:
+    await run.wait_committed(TRIGGER_SHARE)
+    node = await run.input_leader()
+    toxics = [bandwidth(THROTTLE_KB_S, stream="upstream"), bandwidth(THROTTLE_KB_S, stream="downstream")]
+    await _network_fault(run, [node], toxics, f"{THROTTLE_KB_S} KB/s link to broker {node}")
+
+
 SCENARIOS: Final = {
     s.number: s
     for s in (
@@ -276,6 +367,54 @@ SCENARIOS: Final = {
             50,
             _instance_kills_mid_commit,
             effects=True,
+        ),
+        Scenario(
+            9,
+            f"{LATENCY_MS} ms latency to the leader",
+            f"through the proxy of the broker that leads most input partitions, every chunk of its "
+            f"answers is held {LATENCY_MS} ± {JITTER_MS} ms (Toxiproxy `latency`) for "
+            f"{NETWORK_FAULT_S:.0f} s",
+            60,
+            _leader_latency,
+            network=True,
+        ),
+        Scenario(
+            10,
+            "blackhole to the leader",
+            "the proxy of the broker that leads most input partitions passes no byte either way for "
+            f"{NETWORK_FAULT_S:.0f} s (Toxiproxy `timeout` 0 on both streams): connections stay open, "
+            "new ones are accepted, nothing answers; the brokers still reach each other",
+            60,
+            _leader_blackhole,
+            network=True,
+        ),
+        Scenario(
+            11,
+            "blackhole to the coordinator",
+            "as 10, to the broker that is the transaction coordinator of most of the service's "
+            "transactional ids (exactly-once) or the group coordinator (at-least-once)",
+            60,
+            _coordinator_blackhole,
+            network=True,
+        ),
+        Scenario(
+            12,
+            "connection resets, every broker",
+            f"every {RESET_EVERY_S:.0f} s for {NETWORK_FAULT_S:.0f} s, each connection through any broker's "
+            f"proxy that sends data within {RESET_WINDOW_S} s is reset (TCP RST; Toxiproxy `reset_peer`), "
+            "the links work in between",
+            60,
+            _resets,
+            network=True,
+        ),
+        Scenario(
+            13,
+            f"{THROTTLE_KB_S} KB/s link to the leader",
+            f"the proxy of the broker that leads most input partitions passes at most {THROTTLE_KB_S} KB/s "
+            f"per connection and direction for {NETWORK_FAULT_S:.0f} s (Toxiproxy `bandwidth`)",
+            60,
+            _throttle,
+            network=True,
         ),
     )
 }

@@ -2,6 +2,7 @@
 output appended to one log file across restarts, its /health/ready a bounded HTTP call away."""
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -153,6 +154,44 @@ def log_tail(
         )
     ]
     return picked[-lines:]
+
+
+def warnings_since(path: Path, since: float) -> tuple[int, dict[str, int]]:
+    """The service log lines at WARNING or worse from `since` (a time.time()) on, and how often each
+    message came (its first 80 characters), the most frequent first.
+
+    The dead-lettering of a malformed record is left out: the run's input holds 1 % of them by
+    design, whatever the fault. A line that is not the service's JSON (a traceback on stderr)
+    counts when the last JSON line before it was from `since` on."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return 0, {}
+    messages: dict[str, int] = {}
+    after = False
+    for line in text.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            entry = None
+        if not isinstance(entry, dict):
+            if after and line.strip():
+                key = "(not JSON) " + line.strip()[:69]
+                messages[key] = messages.get(key, 0) + 1
+            continue
+        if "chaos" in entry or "time" not in entry:
+            continue
+        with contextlib.suppress(ValueError):
+            after = datetime.fromisoformat(entry["time"]).timestamp() >= since
+        if not after or entry.get("level") not in ("WARNING", "ERROR", "CRITICAL"):
+            continue
+        message = str(entry.get("message", ""))
+        if message.startswith("dead-lettering record"):
+            continue
+        key = f"{entry['level']} {message[:80]}"
+        messages[key] = messages.get(key, 0) + 1
+    ranked = dict(sorted(messages.items(), key=lambda kv: -kv[1]))
+    return sum(ranked.values()), ranked
 
 
 def _status(url: str) -> int:

@@ -3,7 +3,9 @@ from pathlib import Path
 from typing import Final
 
 import pytest
+from bench.chaos.network import behind_proxies
 from bench.kafka.cluster import ClusterError, LocalCluster
+from bench.toxiproxy import LocalToxiproxy, Toxiproxy, ToxiproxyError
 
 from tests.conftest import announce
 
@@ -13,6 +15,11 @@ from tests.conftest import announce
 # every 0.5 s, still far above a heartbeat's delay on a loaded machine.
 BROKER_CONFIG: Final = {"broker.session.timeout.ms": "4000", "broker.heartbeat.interval.ms": "500"}
 FENCED_AFTER_S: Final = 4.0
+# Each node's second listener (CLIENT, 19592-19594) is advertised at its proxy's port (19692-19694):
+# a client bootstrapped there (the chaos tests' service instances) crosses Toxiproxy (API on 19474).
+CLIENT_PORT: Final = 19592
+PROXY_PORT: Final = 19692
+TOXIPROXY_PORT: Final = 19474
 
 
 @pytest.fixture(scope="package")
@@ -28,7 +35,13 @@ def kafka_cluster(pytestconfig: pytest.Config) -> Iterator[LocalCluster]:
     """
     run_dir = Path(__file__).resolve().parents[3] / ".cache" / "test-cluster"
     cluster = LocalCluster(
-        brokers=3, port=19392, controller_port=19492, run_dir=run_dir, broker_config=BROKER_CONFIG
+        brokers=3,
+        port=19392,
+        controller_port=19492,
+        run_dir=run_dir,
+        broker_config=BROKER_CONFIG,
+        client_port=CLIENT_PORT,
+        advertised_client_port=PROXY_PORT,
     )
     announce(
         pytestconfig,
@@ -50,3 +63,19 @@ def kafka_cluster(pytestconfig: pytest.Config) -> Iterator[LocalCluster]:
         yield cluster
     finally:
         cluster.down()
+
+
+@pytest.fixture(scope="package")
+def network(kafka_cluster: LocalCluster) -> Iterator[Toxiproxy]:
+    """Toxiproxy in front of each node of `kafka_cluster` (`scripts/toxiproxy`, API on
+    127.0.0.1:19474, run dir .cache/test-toxiproxy), as `make chaos` has it; down after the package."""
+    run_dir = Path(__file__).resolve().parents[3] / ".cache" / "test-toxiproxy"
+    toxiproxy = LocalToxiproxy(port=TOXIPROXY_PORT, run_dir=run_dir)
+    try:
+        api = behind_proxies(kafka_cluster, toxiproxy)
+    except ToxiproxyError as exc:
+        pytest.fail(f"Toxiproxy did not start: {exc}", pytrace=False)
+    try:
+        yield api
+    finally:
+        toxiproxy.down()
