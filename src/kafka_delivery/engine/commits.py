@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from aiokafka import TopicPartition
 
-from kafka_delivery.engine.guarantee import Guarantee
+from kafka_delivery.engine.guarantee import GroupMovedOn, Guarantee
 from kafka_delivery.engine.lanes import PartitionLane
 from kafka_delivery.engine.partitions import Partitions
 
@@ -71,6 +71,15 @@ class Committer:
                 left,
                 len(lanes),
                 timeout_s,
+            )
+        except GroupMovedOn as moved:
+            left = sum(len(lane) for lane in lanes)
+            logger.warning(
+                "abandoning %d uncommitted records of %d partitions: the group moved on (%s); "
+                "their new owner processes them again",
+                left,
+                len(lanes),
+                moved,
             )
         finally:
             for lane in lanes:

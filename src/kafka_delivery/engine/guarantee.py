@@ -18,6 +18,15 @@ if TYPE_CHECKING:  # they take a Guarantee themselves
     from kafka_delivery.engine.publishing import Publisher
 
 
+class GroupMovedOn(Exception):
+    """The group has a generation this member is not in (it was expelled, or a rebalance is under
+    way): its offset commits are refused until it has joined again, and the partitions being drained
+    are someone else's by then. A guarantee raises it from a forced commit, so that the drain stops
+    at once instead of retrying until its timeout (make chaos scenario 10: a 30 s blackhole to the
+    group coordinator expelled both instances, and each revoke then retried a refused commit every
+    0.5 s for the whole 10 s drain, 34 warnings, before the rejoin could go on)."""
+
+
 class GuaranteeContext(Protocol):
     """The engine's partitions as a guarantee sees them: their lanes and consumer, what to do when
     one fails, is committed or must be fetched again, and the metrics it counts into."""

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import TopicPartition
+from aiokafka.errors import CommitFailedError
 
-from kafka_delivery.engine import GuaranteeContext, PartitionLane, Pending, ack_error
+from kafka_delivery.engine import GroupMovedOn, GuaranteeContext, PartitionLane, Pending, ack_error
 from kafka_delivery.types import OutgoingRecord, RecordSink
 
 logger = logging.getLogger(__name__)
@@ -24,6 +25,10 @@ class AtLeastOnce:
 
     def __init__(self, sink: RecordSink) -> None:
         self._sink = sink
+        # Offset commits that failed in a row: the first is a warning, the rest are counted (metric)
+        # and logged at DEBUG, and the first success after them says how many there were. A group
+        # coordinator out of reach fails every round (make chaos scenario 11: a round every 0.5 s).
+        self._failed_commits = 0
 
     def attach(self, context: GuaranteeContext) -> None:
         self._context = context
@@ -57,14 +62,31 @@ class AtLeastOnce:
             offsets = {tp: o for tp, o in offsets.items() if tp in assigned}
             try:
                 await consumer.commit(offsets)
-            except Exception as exc:  # noqa: BLE001 - the acked records are committed by a later round
+            except CommitFailedError as exc:
                 context.metrics.commit_failures.inc()
-                logger.warning("offset commit failed; retrying with the next round: %r", exc)
+                if force:  # a drain: these partitions are someone else's by now
+                    raise GroupMovedOn(repr(exc.__cause__ or exc)) from exc
+                self._commit_failed(exc)
                 await asyncio.sleep(context.backoff_ms / 1000)
                 return
+            except Exception as exc:  # noqa: BLE001 - the acked records are committed by a later round
+                context.metrics.commit_failures.inc()
+                self._commit_failed(exc)
+                await asyncio.sleep(context.backoff_ms / 1000)
+                return
+            if self._failed_commits:
+                logger.info("offset commits succeed again after %d failed rounds", self._failed_commits)
+                self._failed_commits = 0
         for tp, offset in offsets.items():
             if (owner := context.current(tp)) is not None:
                 context.commit_done(owner, offset)
+
+    def _commit_failed(self, exc: Exception) -> None:
+        self._failed_commits += 1
+        if self._failed_commits == 1:
+            logger.warning("offset commit failed; retrying with the next rounds: %r", exc)
+        else:
+            logger.debug("offset commit failed again (%d in a row): %r", self._failed_commits, exc)
 
     async def recover(self, lane: PartitionLane, offset: int, exc: BaseException) -> int | None:
         """From `offset`, or from an earlier record whose output was refused meanwhile (another

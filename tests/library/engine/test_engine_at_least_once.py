@@ -514,6 +514,44 @@ async def test_a_revocation_abandons_what_does_not_finish_within_the_drain_timeo
     assert rig.furthest_commit(TP0) == 1
 
 
+async def test_a_revocation_the_group_refuses_to_commit_abandons_at_once_without_retrying(
+    engines: Engines, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An expelled member's drain: the group refuses its commits (CommitFailedError) until it has
+    joined again, so retrying them for the drain's 10 s only delays the rejoin."""
+    rig = engines.at_least_once(drain_timeout_s=10)
+    await rig.engine.process(keyed(TP0, range(2)))
+    await committed(rig, {TP0: 2})
+    refused = [CommitFailedError("the group has already rebalanced") for _ in range(1000)]
+    rig.consumer.commit_errors += refused
+    await rig.engine.process(keyed(TP0, range(2, 4)))  # processed and acknowledged, never committed
+    await wait_until(lambda: len(rig.consumer.commit_errors) < 1000, what="a refused commit round")
+
+    started = time.monotonic()
+    await asyncio.wait_for(rig.engine.revoked({TP0}), timeout=5)
+
+    assert time.monotonic() - started < 1
+    assert rig.furthest_commit(TP0) == 2
+    assert TP0 not in rig.engine.lanes
+    assert any("the group moved on" in r.getMessage() for r in caplog.records)
+
+
+async def test_commits_failing_in_a_row_warn_once(engines: Engines, caplog: pytest.LogCaptureFixture) -> None:
+    rig = engines.at_least_once()
+    rig.consumer.commit_errors += [KafkaConnectionError("coordinator out of reach")] * 3
+
+    await rig.engine.process(records("in", 0, range(3)))
+
+    await committed(rig, {TP0: 3})
+    assert rig.metric("commit_failures_total") == 3
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert [w for w in warnings if "offset commit failed" in w] == [
+        "offset commit failed; retrying with the next rounds: "
+        "KafkaConnectionError('coordinator out of reach')"
+    ]
+    assert any("succeed again after 3 failed rounds" in r.getMessage() for r in caplog.records)
+
+
 async def test_a_revoked_partition_is_no_longer_reported_blocked(engines: Engines) -> None:
     rig = engines.at_least_once()
     rig.sink.ack_failures.add(MessageSizeTooLargeError(), where=value_is(value(TP0, 0)))
