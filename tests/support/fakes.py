@@ -355,6 +355,8 @@ class FakeKafka:
     offsets: dict[str, dict[TopicPartition, int]] = field(default_factory=dict)
     producers: list["FakeProducer"] = field(default_factory=list)
     start_failures: dict[str | None, list[BaseException]] = field(default_factory=dict)
+    # transactional.id -> a gate its producers' initialisation waits on (a slow InitProducerId).
+    pid_gates: dict[str, asyncio.Event] = field(default_factory=dict)
     # Records per batch of the producers it builds (see FakeProducer).
     batch_records: int = 1
     _current: dict[str, "FakeProducer"] = field(default_factory=dict)
@@ -395,7 +397,10 @@ class _TxnManager:
         self._producer = producer
 
     async def wait_for_pid(self) -> None:
-        self._producer.kafka._init_pid(self._producer)
+        kafka, tid = self._producer.kafka, self._producer.transactional_id
+        if tid is not None and (gate := kafka.pid_gates.get(tid)) is not None:
+            await gate.wait()
+        kafka._init_pid(self._producer)
 
 
 class _ProducerMetadata:

@@ -30,13 +30,24 @@ class PartitionProducers:
         app_id: str,
         topics: Iterable[str] = (),
         linger_ms: int = 0,
+        close_wait_s: float = 30.0,
     ) -> None:
         self._build = build
+        self._close_wait_s = close_wait_s
         self._app_id = app_id
         self._topics = tuple(topics)
         self._linger_s = linger_ms / 1000
         self._producers: dict[TopicPartition, AIOKafkaProducer] = {}
         self._batches: dict[TopicPartition, Batches] = {}
+        # Per partition: how often it was closed, and the opens in flight. An open that a close
+        # overtook must not land, and the close waits for it to end. Found by make chaos scenario
+        # 11 (a 30 s blackhole to the transaction coordinator, exactly-once): a producer re-created
+        # after a timed-out commit got its producer id *after* the expelled instance had revoked
+        # the partition and another had taken it over; stored anyway, it fenced the new owner and
+        # was handed out again when the partition came back, already fenced itself: the partition
+        # then stopped for good ("fenced: another instance owns the partition now", while none did).
+        self._closes: dict[TopicPartition, int] = {}
+        self._in_flight: dict[TopicPartition, set[asyncio.Future[None]]] = {}
 
     def __getitem__(self, tp: TopicPartition) -> AIOKafkaProducer:
         return self._producers[tp]
@@ -58,6 +69,16 @@ class PartitionProducers:
         return {tp: r for tp, r in zip(wanted, results, strict=True) if isinstance(r, BaseException)}
 
     async def _open(self, tp: TopicPartition) -> None:
+        closes = self._closes.get(tp, 0)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._in_flight.setdefault(tp, set()).add(done)
+        try:
+            await self._start(tp, closes)
+        finally:
+            self._in_flight[tp].discard(done)
+            done.set_result(None)
+
+    async def _start(self, tp: TopicPartition, closes: int) -> None:
         producer = self._build(transactional_id(self._app_id, tp))
         try:
             await producer.start()
@@ -66,6 +87,8 @@ class PartitionProducers:
             batches = Batches(producer, linger_s=self._linger_s)
             await batches.learn(self._topics)
             await producer.begin_transaction()
+            if self._closes.get(tp, 0) != closes:  # closed (revoked) while it opened
+                raise ProducerClosed()
         except BaseException:
             await producer.stop()
             raise
@@ -78,6 +101,16 @@ class PartitionProducers:
             await old.stop()
 
     async def close(self, partitions: Iterable[TopicPartition]) -> None:
+        """Stop the partitions' producers, once the opens of them in flight have ended (none of
+        them lands; waited for at most `close_wait_s`): on return, no producer of these partitions
+        can fence anyone any more, so a next owner's producer, opened later, is the newest."""
+        partitions = list(partitions)
+        for tp in partitions:
+            self._closes[tp] = self._closes.get(tp, 0) + 1
+        opening = [done for tp in partitions for done in self._in_flight.get(tp, ())]
+        if opening:
+            # Bounded: an open that outlasts it still never lands (it checks the closes).
+            await asyncio.wait(opening, timeout=self._close_wait_s)
         partitions = [tp for tp in partitions if tp in self._producers]
         closing = [self._producers.pop(tp) for tp in partitions]
         for tp in partitions:

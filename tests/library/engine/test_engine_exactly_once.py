@@ -18,6 +18,7 @@ from aiokafka.errors import (
     InvalidProducerEpoch,
     KafkaConnectionError,
     KafkaTimeoutError,
+    ProducerClosed,
     ProducerFenced,
 )
 
@@ -530,3 +531,50 @@ async def test_a_rebalance_opens_and_closes_the_producers(engines: Engines) -> N
     await rig.engine.revoked({TP0, TP1})
     assert rig.engine.transactional_ids() == []
     assert all(p.stopped for p in rig.kafka.producers)
+
+
+# --- opens that a close overtakes (make chaos scenario 11) ---------------------------------------
+
+
+async def test_an_open_that_a_close_overtakes_never_lands_and_the_close_waits_for_it() -> None:
+    """A producer re-created while its partition is revoked must not be stored and handed out
+    later: by then the next owner's producer fenced it, or it fences the next owner."""
+    kafka = FakeKafka()
+    gate = kafka.pid_gates[txn(TP0)] = asyncio.Event()
+    producers = PartitionProducers(kafka.build, app_id=APP)
+    opening = asyncio.create_task(producers.open([TP0]))
+    await wait_until(lambda: len(kafka.producers_of(txn(TP0))) == 1, what="the open under way")
+
+    closing = asyncio.create_task(producers.close([TP0]))
+    await asyncio.sleep(0.05)
+    assert not closing.done()  # waits for the open in flight
+
+    gate.set()
+    failed = await asyncio.wait_for(opening, timeout=2)
+    await asyncio.wait_for(closing, timeout=2)
+    assert isinstance(failed[TP0], ProducerClosed)
+    assert TP0 not in producers
+    (stale,) = kafka.producers_of(txn(TP0))
+    assert stale.stopped
+
+    new_owner = PartitionProducers(kafka.build, app_id=APP)
+    assert await new_owner.open([TP0]) == {}
+    assert kafka.current(txn(TP0)) is new_owner[TP0]
+    assert not new_owner[TP0].fenced
+    await new_owner.close_all()
+
+
+async def test_a_close_waits_for_an_open_in_flight_only_so_long() -> None:
+    kafka = FakeKafka()
+    gate = kafka.pid_gates[txn(TP0)] = asyncio.Event()
+    producers = PartitionProducers(kafka.build, app_id=APP, close_wait_s=0.1)
+    opening = asyncio.create_task(producers.open([TP0]))
+    await wait_until(lambda: len(kafka.producers_of(txn(TP0))) == 1, what="the open under way")
+
+    started = time.monotonic()
+    await asyncio.wait_for(producers.close([TP0]), timeout=2)
+    assert time.monotonic() - started < 1
+
+    gate.set()  # the open ends after the close returned: it still does not land
+    assert isinstance((await asyncio.wait_for(opening, timeout=2))[TP0], ProducerClosed)
+    assert TP0 not in producers
