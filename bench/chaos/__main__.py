@@ -1,6 +1,6 @@
-"""`make chaos`: broker, service and database faults on a local 3-node cluster; writes docs/reliability.md.
+"""`make chaos`: broker, service, database and network faults on a local 3-node cluster (docs/reliability.md).
 
-    uv run python -m bench.chaos --orders 100000 --scenarios 1,2,3,4,5,6,7,8 --out docs/reliability.md
+    uv run python -m bench.chaos --orders 100000 --out docs/reliability.md   # every scenario, 1-13
 
 starts its own 3-node cluster with `scripts/kafka up --brokers 3` (brokers on 127.0.0.1:20392-20394,
 controllers on 20492-20494, data in .cache/chaos-cluster; `--port`, `--controller-port`, `--run-dir`
