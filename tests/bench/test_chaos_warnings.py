@@ -66,35 +66,24 @@ def test_a_network_row_fails_past_its_warning_limit_and_without_its_fault() -> N
     assert passing(fault_at_s=None).failures() == ["the fault never came"]
 
 
-def test_the_cluster_advertises_proxy_ports_only_when_given_both() -> None:
-    plain = LocalCluster(brokers=3, port=19392, controller_port=19492, run_dir=Path("run"))
-    assert plain.client_bootstrap == plain.bootstrap
-    proxied = LocalCluster(
+def cluster(client_port: int | None = None, advertised_client_port: int | None = None) -> LocalCluster:
+    return LocalCluster(
         brokers=3,
         port=19392,
         controller_port=19492,
         run_dir=Path("run"),
-        client_port=19592,
-        advertised_client_port=19692,
+        client_port=client_port,
+        advertised_client_port=advertised_client_port,
     )
+
+
+def test_the_cluster_advertises_proxy_ports_only_when_given_both() -> None:
+    assert cluster().client_bootstrap == cluster().bootstrap
+    proxied = cluster(client_port=19592, advertised_client_port=19692)
     assert proxied.client_bootstrap == "127.0.0.1:19692,127.0.0.1:19693,127.0.0.1:19694"
     with pytest.raises(ValueError, match="both"):
-        LocalCluster(brokers=3, port=19392, controller_port=19492, run_dir=Path("run"), client_port=19592)
+        cluster(client_port=19592)
     with pytest.raises(ValueError, match="overlap"):
-        LocalCluster(
-            brokers=3,
-            port=19392,
-            controller_port=19492,
-            run_dir=Path("run"),
-            client_port=19394,
-            advertised_client_port=19692,
-        )
+        cluster(client_port=19394, advertised_client_port=19692)
     with pytest.raises(ValueError, match="ephemeral"):
-        LocalCluster(
-            brokers=3,
-            port=19392,
-            controller_port=19492,
-            run_dir=Path("run"),
-            client_port=19592,
-            advertised_client_port=40000,
-        )
+        cluster(client_port=19592, advertised_client_port=40000)

@@ -8,6 +8,7 @@ from bench.kafka.cluster import ClusterError, LocalCluster
 from bench.toxiproxy import LocalToxiproxy, Toxiproxy, ToxiproxyError
 
 from tests.conftest import announce
+from tests.support.servers import serving
 
 # The controller fences a broker that stopped heartbeating after broker.session.timeout.ms
 # (9 s by default, as in `make chaos` and compose). Here that wait only delays the tests that
@@ -48,7 +49,8 @@ def kafka_cluster(pytestconfig: pytest.Config) -> Iterator[LocalCluster]:
         f"using the local 3-node Kafka cluster at {cluster.bootstrap} (scripts/kafka, {run_dir})",
     )
     leftover = cluster.run_dir.exists()
-    try:
+
+    def up() -> LocalCluster:
         try:
             cluster.up()
         except ClusterError:
@@ -57,12 +59,10 @@ def kafka_cluster(pytestconfig: pytest.Config) -> Iterator[LocalCluster]:
             # What an interrupted run left may not come back: start over once.
             cluster.down()
             cluster.up()
-    except ClusterError as exc:
-        pytest.fail(f"the local Kafka cluster did not start: {exc}", pytrace=False)
-    try:
-        yield cluster
-    finally:
-        cluster.down()
+        return cluster
+
+    with serving(up, cluster.down, ClusterError, "the local Kafka cluster did not start") as started:
+        yield started
 
 
 @pytest.fixture(scope="package")
@@ -71,11 +71,6 @@ def network(kafka_cluster: LocalCluster) -> Iterator[Toxiproxy]:
     127.0.0.1:19474, run dir .cache/test-toxiproxy), as `make chaos` has it; down after the package."""
     run_dir = Path(__file__).resolve().parents[3] / ".cache" / "test-toxiproxy"
     toxiproxy = LocalToxiproxy(port=TOXIPROXY_PORT, run_dir=run_dir)
-    try:
-        api = behind_proxies(kafka_cluster, toxiproxy)
-    except ToxiproxyError as exc:
-        pytest.fail(f"Toxiproxy did not start: {exc}", pytrace=False)
-    try:
+    start = lambda: behind_proxies(kafka_cluster, toxiproxy)  # noqa: E731
+    with serving(start, toxiproxy.down, ToxiproxyError, "Toxiproxy did not start") as api:
         yield api
-    finally:
-        toxiproxy.down()

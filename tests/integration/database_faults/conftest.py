@@ -14,6 +14,7 @@ import pytest
 from bench.postgres import LocalPostgres, PostgresError
 
 from tests.support import postgres
+from tests.support.servers import serving
 
 PORT = 25442
 
@@ -21,14 +22,8 @@ PORT = 25442
 @pytest.fixture(scope="package")
 def own_postgres(pytestconfig: pytest.Config) -> Iterator[LocalPostgres]:
     server = LocalPostgres(port=PORT, run_dir=postgres.ROOT / ".cache" / "postgres-faults", up_timeout=30)
-    try:
-        server.up()
-    except PostgresError as exc:
-        pytest.fail(f"the faults' own PostgreSQL: {exc}", pytrace=False)
-    try:
+    with serving(server.up, server.down, PostgresError, "the faults' own PostgreSQL"):
         yield server
-    finally:
-        server.down()
 
 
 @pytest.fixture
