@@ -54,3 +54,17 @@ def test_a_loop_that_could_not_run_says_why_across_the_whole_row() -> None:
     assert line.startswith("| confluent-loop-eos | not run: uv pip install failed |")
     # As many cells as the header has.
     assert line.count("|") == cpu.table([], None).splitlines()[0].count("|")
+
+
+def test_order_service_has_targets_against_the_frameworks_but_not_against_the_hand_written_loops() -> None:
+    runs = [
+        row("order-service-alo", 30_000.0, 35.0),
+        row("order-service-eos", 24_000.0, 41.0),
+        row("order-service-alo-half-load", 15_000.0, 40.0),
+        row("confluent-loop-alo", 20_000.0, 30.0),
+    ]
+
+    targets = cpu.targets(runs, None)
+
+    assert "order-service-alo ≥ 1 x quixstreams-alo" in targets
+    assert "confluent-loop" not in targets

@@ -5,6 +5,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from bench.throughput.cpu_bound.domain_work import NAME as DOMAIN_WORK
+from bench.throughput.cpu_bound.peers import FRAMEWORKS
 from bench.throughput.cpu_bound.peers import NAMES as PEER_NAMES
 from bench.throughput.measure import PeerInfo, Run, shown
 from bench.throughput.rounds import per_round, verdict
@@ -86,8 +87,8 @@ def peers_note(peers: PeerInfo | None) -> str:
         for venv, packages in peers["versions"].items()
     )
     return (
-        "The peer frameworks (orange in the chart) do order-service's work "
-        "(bench/throughput/contenders/order_work.py), "
+        "The peer frameworks (orange in the chart) and the confluent-kafka loops written by hand "
+        "(green) do order-service's work (bench/throughput/contenders/order_work.py), "
         f"each in a venv of its own under .cache/bench-venvs (bench/throughput/cpu_bound/peers.py). {venvs}."
     )
 
@@ -108,7 +109,7 @@ def targets(runs: list[Run], peers: PeerInfo | None) -> str:
         ("order-service-alo", "faststream-plain", 10),
         ("order-service-alo", "aiokafka-batch-copier", 0.6),
         ("order-service-eos", "order-service-alo", 0.8),
-        *((service_in_same_guarantee(peer), peer, 1.0) for peer in PEER_NAMES),
+        *((service_in_same_guarantee(peer), peer, 1.0) for peer in FRAMEWORKS),
     ]
     rows = [(f"{a} ≥ {want:g} x {b}", ratio(a, b, want)) for a, b, want in pairs]
     repeats = sorted(r.latency_p99_ms or 0.0 for r in runs if r.name.startswith(f"{HALF_LOAD}-"))
@@ -124,14 +125,22 @@ def targets(runs: list[Run], peers: PeerInfo | None) -> str:
     return "| target | result |\n|---|---|\n" + "\n".join(f"| {t} | {r} |" for t, r in rows)
 
 
+def color(name: str) -> str:
+    if name in FRAMEWORKS:
+        return "#dd8452"
+    return "#55a868" if name in PEER_NAMES else "#4c72b0"
+
+
 def chart(runs: list[Run], path: Path) -> None:
     # domain-work makes no records: its rate would read as a contender's
     shown = [r for r in runs if not r.name.startswith(HALF_LOAD) and r.name != DOMAIN_WORK]
-    colors = ["#dd8452" if r.name in PEER_NAMES else "#4c72b0" for r in shown]
+    colors = [color(r.name) for r in shown]
     fig, ax = plt.subplots(figsize=(9, 5))
     bars = ax.barh([r.name for r in shown], [r.throughput_rps for r in shown], color=colors)
     ax.bar_label(bars, labels=[f"{r.throughput_rps:,.0f}" for r in shown], padding=3, fontsize=8)
-    ax.set_xlabel("records per second (higher is better); orange: peer frameworks")
+    ax.set_xlabel(
+        "records per second (higher is better); orange: peer frameworks; green: confluent-kafka loops"
+    )
     ax.set_title("Consume → process → produce throughput, same machine, same broker")
     ax.invert_yaxis()
     fig.tight_layout()
