@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO
 
 from bench import ports
-from bench.throughput import kafka_io
+from bench.throughput import kafka_io, proc
 from bench.throughput.measure import Run, from_timestamps
 
 ROOT = Path(__file__).parents[2]
@@ -25,6 +25,7 @@ BOOTSTRAP = "127.0.0.1:9092"
 SERVICE = [str(BIN / "faststream"), "run", "order_service.app:app"]
 STOP_TIMEOUT_S = 60  # after SIGTERM: a contender stuck in its shutdown must not hang the bench
 SERVICE_ENV = {"ORDER_SERVICE_LOG_LEVEL": "WARNING", "ORDER_SERVICE_HTTP__HOST": "127.0.0.1"}
+SAMPLE_S = 0.1  # how often a contender's peak RSS and CPU are read
 
 
 @dataclass
@@ -78,38 +79,43 @@ async def wait_ready(port: str, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("the service did not become ready")
 
 
-class PeakRss(threading.Thread):
-    """Samples a process's VmHWM (peak resident set) until it exits.
+class ProcessSampler(threading.Thread):
+    """Samples a process's VmHWM (peak resident set) and the CPU of it and its descendants every
+    SAMPLE_S until it exits.
 
-    ru_maxrss from wait4 would do, but a child forked from this large orchestrator starts with
-    the orchestrator's resident set counted in it; VmHWM is reset by exec.
+    ru_maxrss from wait4 would do for the peak, but a child forked from this large orchestrator starts
+    with the orchestrator's resident set counted in it; VmHWM is reset by exec. The CPU samples are
+    (wall-clock time, CPU seconds), for the CPU per record over the throughput's window
+    (measure.cpu_per_record); a sample costs this process about 1 ms (proc.tree_cpu_seconds).
     """
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
         self.pid, self.peak_kb = pid, 0
+        self.cpu: list[tuple[float, float]] = []
 
     def run(self) -> None:
         status = Path(f"/proc/{self.pid}/status")
         while True:
             try:
                 match = re.search(r"VmHWM:\s+(\d+)", status.read_text())
-            except OSError:
-                return
-            if match is None:  # a zombie: the process has exited
+                if match is None:  # a zombie: the process has exited
+                    return
+                self.cpu.append((time.time(), proc.tree_cpu_seconds(self.pid)))
+            except OSError:  # ProcessLookupError included: it has exited
                 return
             self.peak_kb = max(self.peak_kb, int(match.group(1)))
-            time.sleep(0.1)
+            time.sleep(SAMPLE_S)
 
 
-def start(command: list[str], **kwargs: object) -> tuple[subprocess.Popen[bytes], PeakRss]:
+def start(command: list[str], **kwargs: object) -> tuple[subprocess.Popen[bytes], ProcessSampler]:
     process = subprocess.Popen(command, **kwargs)  # type: ignore[call-overload]
-    sampler = PeakRss(process.pid)
+    sampler = ProcessSampler(process.pid)
     sampler.start()
     return process, sampler
 
 
-def reap(process: subprocess.Popen[bytes], sampler: PeakRss) -> float:
+def reap(process: subprocess.Popen[bytes], sampler: ProcessSampler) -> float:
     """Wait for the process, killing it after STOP_TIMEOUT_S; its peak RSS in MB."""
     try:
         process.wait(STOP_TIMEOUT_S)
@@ -123,10 +129,10 @@ def reap(process: subprocess.Popen[bytes], sampler: PeakRss) -> float:
 
 @dataclass
 class Launched:
-    """A contender's process, the sampler of its peak RSS, and its log in bench/results."""
+    """A contender's process, the sampler of its peak RSS and CPU, and its log in bench/results."""
 
     process: subprocess.Popen[bytes]
-    sampler: PeakRss
+    sampler: ProcessSampler
     log: IO[bytes]
 
     def terminate(self) -> None:
@@ -193,6 +199,6 @@ async def run_contender(
         peak = launched.reap()
     inputs = await kafka_io.timestamps(BOOTSTRAP, env["BENCH_INPUT"])
     outputs = await kafka_io.timestamps(BOOTSTRAP, env["BENCH_OUTPUT"])
-    run = from_timestamps(name, inputs, outputs, peak)
+    run = from_timestamps(name, inputs, outputs, peak, launched.sampler.cpu)
     print(f"{name}: {run.as_dict()}", flush=True)
     return run

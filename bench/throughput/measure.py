@@ -1,5 +1,6 @@
-"""Turning what a contender wrote into throughput and latency numbers."""
+"""Turning what a contender wrote into throughput and latency numbers, and its CPU into CPU per record."""
 
+import bisect
 from dataclasses import asdict, dataclass, field
 from typing import TypedDict
 
@@ -14,6 +15,9 @@ class Run:
     peak_rss_mb: float | None
     # A row made of several runs (bench/throughput/rounds.py): each run's throughput, in round order.
     rounds: list[float] | None = None
+    # User + system CPU of the contender (process and descendants) per output record, over the same
+    # window as the throughput: from the first output to the last (cpu_per_record).
+    cpu_us_per_record: float | None = None
 
     def as_dict(self) -> dict[str, object]:
         def rounded(v: object) -> object:
@@ -96,12 +100,57 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+# CPU is sampled every 0.1 s (harness.ProcessSampler): over a shorter window CPU per record is noise.
+MIN_CPU_WINDOW_S = 0.5
+
+
+def cpu_at(samples: list[tuple[float, float]], when: float) -> float | None:
+    """CPU seconds at wall-clock time `when`, linear between the (time, CPU seconds) samples around
+    it; None outside them."""
+    times = [t for t, _ in samples]
+    after = bisect.bisect_left(times, when)
+    if after == len(samples) or (after == 0 and times[0] != when):
+        return None
+    if times[after] == when:
+        return samples[after][1]
+    (t0, c0), (t1, c1) = samples[after - 1], samples[after]
+    return c0 + (c1 - c0) * (when - t0) / (t1 - t0)
+
+
+def cpu_per_record(
+    samples: list[tuple[float, float]], *, first_s: float, last_s: float, records: int
+) -> float | None:
+    """CPU µs per record between wall-clock times `first_s` and `last_s`, `records` of them; None for a
+    window shorter than MIN_CPU_WINDOW_S or not inside the samples.
+
+    Startup (imports, joining the group) and the idle time until the bench stops the contender fall
+    outside: what remains is the steady cost of a record, the window its throughput is measured on.
+    """
+    if last_s - first_s < MIN_CPU_WINDOW_S or records <= 0:
+        return None
+    first, last = cpu_at(samples, first_s), cpu_at(samples, last_s)
+    if first is None or last is None:
+        return None
+    return (last - first) / records * 1e6
+
+
 def from_timestamps(
-    name: str, inputs: dict[bytes, int], outputs: dict[bytes, int], peak_rss_mb: float | None
+    name: str,
+    inputs: dict[bytes, int],
+    outputs: dict[bytes, int],
+    peak_rss_mb: float | None,
+    cpu_samples: list[tuple[float, float]] | None = None,
 ) -> Run:
-    """Throughput from the first output to the last; latency from input to output timestamp, per key."""
+    """Throughput from the first output to the last; latency from input to output timestamp, per key;
+    CPU per record over the same window when the contender's CPU was sampled."""
     matched = [float(outputs[key] - inputs[key]) for key in outputs if key in inputs]
-    span_s = max(1e-3, (max(outputs.values()) - min(outputs.values())) / 1000)
+    first_ms, last_ms = min(outputs.values()), max(outputs.values())
+    span_s = max(1e-3, (last_ms - first_ms) / 1000)
+    cpu = (
+        cpu_per_record(cpu_samples, first_s=first_ms / 1000, last_s=last_ms / 1000, records=len(outputs))
+        if cpu_samples
+        else None
+    )
     return Run(
         name=name,
         records=len(outputs),
@@ -109,4 +158,5 @@ def from_timestamps(
         latency_p50_ms=float(percentile(matched, 0.50)) if matched else None,
         latency_p99_ms=float(percentile(matched, 0.99)) if matched else None,
         peak_rss_mb=peak_rss_mb,
+        cpu_us_per_record=cpu,
     )

@@ -5,9 +5,7 @@ reads `read_committed`, so the whole group starts on the whole input at once, an
 measured from that commit until the group has committed the whole input.
 """
 
-import os
 import time
-from pathlib import Path
 
 from bench.throughput import kafka_io
 from bench.throughput.harness import (
@@ -20,6 +18,7 @@ from bench.throughput.harness import (
     wait_ready,
 )
 from bench.throughput.measure import Run, ScaleRun, from_timestamps
+from bench.throughput.proc import busy_seconds, cpu_seconds
 
 PARTITIONS = 12
 INSTANCES = (1, 2, 4)
@@ -28,20 +27,7 @@ CLUSTER_INSTANCES = (1, 2)
 SMOKE_BELOW = 10_000
 SMOKE_INSTANCES = (1, 2)
 RECORDS_CAP = 100_000  # 10 s and more per run on the 2-core bench machine: a steady rate
-TICKS = os.sysconf("SC_CLK_TCK")
 MIN_WINDOW_S = 1.0  # in a shorter run CPU per wall-clock second is noise: the table shows none
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process so far (utime and stime in /proc/<pid>/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def busy_seconds() -> float:
-    """CPU seconds the whole machine has spent outside idle and iowait (/proc/stat)."""
-    ticks = [int(t) for t in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
-    return (sum(ticks) - ticks[3] - ticks[4]) / TICKS
 
 
 class Instances:

@@ -8,18 +8,19 @@ from bench.throughput.harness import KAFKA, ROOT, reap, start, topic_env
 from bench.throughput.measure import Run, from_timestamps
 
 
-def java_tool(*args: str) -> tuple[str, float]:
+def java_tool(*args: str) -> tuple[str, float, list[tuple[float, float]]]:
+    """The tool's output, its peak RSS in MB, and its CPU samples (harness.ProcessSampler)."""
     process, sampler = start(
         [KAFKA, "tool", *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT
     )
     output = process.stdout.read().decode()  # type: ignore[union-attr]
-    return output, reap(process, sampler)
+    return output, reap(process, sampler), sampler.cpu
 
 
 async def run_java(records: int) -> list[Run]:
     topic = "bench.java.perf"
     await kafka_io.create_topics(harness.BOOTSTRAP, [topic])
-    out, rss = java_tool(
+    out, rss, _ = java_tool(
         "producer-perf-test",
         "--topic",
         topic,
@@ -48,7 +49,7 @@ async def run_java(records: int) -> list[Run]:
             rss,
         )
     ]
-    out, rss = java_tool(
+    out, rss, _ = java_tool(
         "consumer-perf-test",
         "--bootstrap-server",
         harness.BOOTSTRAP,
@@ -67,7 +68,7 @@ async def run_java(records: int) -> list[Run]:
     await kafka_io.create_topics(harness.BOOTSTRAP, [env["BENCH_INPUT"]], log_append_time=True)
     await kafka_io.create_topics(harness.BOOTSTRAP, [env["BENCH_OUTPUT"]])
     await kafka_io.produce_orders(harness.BOOTSTRAP, env["BENCH_INPUT"], records, prefix="java")
-    _, rss = java_tool(
+    _, rss, cpu = java_tool(
         "transactional-message-copier",
         "--broker-list",
         harness.BOOTSTRAP,
@@ -90,7 +91,7 @@ async def run_java(records: int) -> list[Run]:
     )
     inputs = await kafka_io.timestamps(harness.BOOTSTRAP, env["BENCH_INPUT"])
     outputs = await kafka_io.timestamps(harness.BOOTSTRAP, env["BENCH_OUTPUT"])
-    runs.append(from_timestamps("kafka-java-txn-copier", inputs, outputs, rss))
+    runs.append(from_timestamps("kafka-java-txn-copier", inputs, outputs, rss, cpu))
     for run in runs:
         print(f"{run.name}: {run.as_dict()}", flush=True)
     return runs

@@ -1,4 +1,5 @@
-"""The peer frameworks of the CPU-bound table, Quix Streams and Faust, each in a bench-only venv.
+"""The peers of the CPU-bound table, each in a bench-only venv: the frameworks Quix Streams and Faust,
+and the loop a user writes by hand with confluent-kafka.
 
 They do order-service's work (bench/throughput/contenders/order_work.py), importing its domain from src/.
 A peer that cannot be installed or run here is listed with the reason instead of a result.
@@ -30,6 +31,8 @@ class Peer:
     shown: tuple[str, ...]  # the distributions whose versions the report names
     stamped_outputs: bool = False
     records_cap: int | None = None  # fewer records for a slow peer
+    # A framework order-service has a target against; the hand-written loop is a reference without one.
+    framework: bool = True
 
 
 PEERS = (
@@ -65,8 +68,22 @@ PEERS = (
         # About 1,800 records/s here: 20,000 give a steady rate in a tenth of the time of 200,000.
         records_cap=20_000,
     ),
+    # Quix Streams' confluent-kafka (the same librdkafka), and order-service's pydantic: the loop's
+    # domain work is the run `domain-work`'s (bench/throughput/cpu_bound/domain_work.py).
+    Peer(
+        "confluent-loop",
+        ("confluent-kafka==2.12.2", f"pydantic=={pydantic.VERSION}"),
+        ("-m", "bench.throughput.contenders.confluent_loop"),
+        {
+            "confluent-loop-alo": {"BENCH_GUARANTEE": "at-least-once"},
+            "confluent-loop-eos": {"BENCH_GUARANTEE": "exactly-once"},
+        },
+        ("confluent-kafka", "pydantic"),
+        framework=False,
+    ),
 )
 NAMES = tuple(name for peer in PEERS for name in peer.runs)
+FRAMEWORKS = tuple(name for peer in PEERS if peer.framework for name in peer.runs)
 
 
 def versions(python: Path, distributions: tuple[str, ...]) -> dict[str, str]:

@@ -1,8 +1,10 @@
-"""The CPU-bound table: order-service and the seed's contenders, the peer frameworks, Kafka's Java
-tools, each once per round; then order-service at half its measured rate, three times."""
+"""The CPU-bound table: order-service and the seed's contenders, the peer frameworks and the
+hand-written confluent-kafka loops, Kafka's Java tools, each once per round; the domain work
+alone; then order-service at half its measured rate, three times."""
 
 from dataclasses import replace
 
+from bench.throughput.cpu_bound.domain_work import domain_work
 from bench.throughput.cpu_bound.java_runs import run_java
 from bench.throughput.cpu_bound.peers import peer_contenders
 from bench.throughput.harness import BIN, SERVICE, SERVICE_ENV, Contender, run_contender
@@ -45,6 +47,7 @@ async def benchmark_cpu(records: int, results: Results, *, peers_only: bool) -> 
     peers, results.peers = peer_contenders(records)
     planned += [replace(p, rounds=rounds) for p in peers]
     results.runs.extend(await in_rounds(planned, results.peers["not_run"]))
+    results.runs.append(domain_work(records, rounds))
     if peers_only:
         return
     await benchmark_half_load(records, results)

@@ -15,8 +15,8 @@ from bench.throughput import harness, kafka_io
 from bench.throughput.effects import postgres
 from bench.throughput.harness import BIN, SERVICE, SERVICE_ENV, Contender, launch, topic_env
 from bench.throughput.measure import EffectsInfo, Results, Run, from_timestamps
+from bench.throughput.proc import busy_seconds, cpu_seconds
 from bench.throughput.rounds import ROUNDS, median_run
-from bench.throughput.scale_out import busy_seconds, cpu_seconds
 
 STOCK = "order_service.processors.stock:processor"
 INBOX_TABLE = "order_service_inbox"

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
+from bench.throughput.cpu_bound.domain_work import NAME as DOMAIN_WORK
+from bench.throughput.cpu_bound.peers import FRAMEWORKS
 from bench.throughput.cpu_bound.peers import NAMES as PEER_NAMES
 from bench.throughput.measure import PeerInfo, Run, shown
 from bench.throughput.rounds import per_round, verdict
@@ -26,21 +28,31 @@ def service_in_same_guarantee(name: str) -> str:
 def vs_service(run: Run, by: dict[str, Run]) -> str:
     """order-service's throughput in the same guarantee divided by this run's."""
     service = by.get(service_in_same_guarantee(run.name))
-    if run.name.startswith(HALF_LOAD) or service is None:
+    if run.name.startswith(HALF_LOAD) or run.name == DOMAIN_WORK or service is None:
         return "n/a"
     return f"{service.throughput_rps / run.throughput_rps:.2f} x"
+
+
+def overhead(run: Run, domain: Run | None) -> float | None:
+    """The run's CPU per record beyond the domain work's: what its framework and Kafka client cost."""
+    if run.name == DOMAIN_WORK or domain is None or None in (run.cpu_us_per_record, domain.cpu_us_per_record):
+        return None
+    return run.cpu_us_per_record - domain.cpu_us_per_record  # type: ignore[operator]
 
 
 def table(runs: list[Run], peers: PeerInfo | None) -> str:
     by = {r.name: r for r in runs}
     lines = [
         "| contender | records | throughput (rec/s) | latency p50 (ms) | latency p99 (ms) | peak RSS (MB) "
+        "| CPU (µs/record) | framework overhead (µs/record) "
         "| order-service ÷ this, same guarantee | rec/s in each round |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for run in runs:
         d = run.as_dict()
-        values = [shown(d[k]) for k in ("throughput_rps", "latency_p50_ms", "latency_p99_ms", "peak_rss_mb")]
+        keys = ("throughput_rps", "latency_p50_ms", "latency_p99_ms", "peak_rss_mb", "cpu_us_per_record")
+        extra = overhead(run, by.get(DOMAIN_WORK))
+        values = [*(shown(d[k]) for k in keys), shown(None if extra is None else round(extra, 1))]
         lines.append(
             f"| {run.name} | {run.records:,} | "
             + " | ".join(values)
@@ -49,8 +61,21 @@ def table(runs: list[Run], peers: PeerInfo | None) -> str:
             + " |"
         )
     for name, why in (peers or {"not_run": {}})["not_run"].items():
-        lines.append(f"| {name} | not run: {why} |" + " |" * 6)
+        lines.append(f"| {name} | not run: {why} |" + " |" * 8)
     return "\n".join(lines)
+
+
+def cpu_note(runs: list[Run]) -> str:
+    """What the CPU columns measure."""
+    if not any(r.cpu_us_per_record is not None for r in runs):
+        return ""
+    return (
+        "CPU: user + system time of the contender's process and its children (/proc, sampled every "
+        "0.1 s) from its first output to its last, per output record; none for a window under 0.5 s. "
+        f"`{DOMAIN_WORK}`: the order work alone (bench/throughput/contenders/order_work.py over the "
+        "same generated orders, in the bench's process, no Kafka; its rate is orders per second of "
+        "that loop). Framework overhead: a contender's CPU per record minus the domain work's."
+    )
 
 
 def peers_note(peers: PeerInfo | None) -> str:
@@ -62,8 +87,8 @@ def peers_note(peers: PeerInfo | None) -> str:
         for venv, packages in peers["versions"].items()
     )
     return (
-        "The peer frameworks (orange in the chart) do order-service's work "
-        "(bench/throughput/contenders/order_work.py), "
+        "The peer frameworks (orange in the chart) and the confluent-kafka loops written by hand "
+        "(green) do order-service's work (bench/throughput/contenders/order_work.py), "
         f"each in a venv of its own under .cache/bench-venvs (bench/throughput/cpu_bound/peers.py). {venvs}."
     )
 
@@ -84,7 +109,7 @@ def targets(runs: list[Run], peers: PeerInfo | None) -> str:
         ("order-service-alo", "faststream-plain", 10),
         ("order-service-alo", "aiokafka-batch-copier", 0.6),
         ("order-service-eos", "order-service-alo", 0.8),
-        *((service_in_same_guarantee(peer), peer, 1.0) for peer in PEER_NAMES),
+        *((service_in_same_guarantee(peer), peer, 1.0) for peer in FRAMEWORKS),
     ]
     rows = [(f"{a} ≥ {want:g} x {b}", ratio(a, b, want)) for a, b, want in pairs]
     repeats = sorted(r.latency_p99_ms or 0.0 for r in runs if r.name.startswith(f"{HALF_LOAD}-"))
@@ -100,13 +125,22 @@ def targets(runs: list[Run], peers: PeerInfo | None) -> str:
     return "| target | result |\n|---|---|\n" + "\n".join(f"| {t} | {r} |" for t, r in rows)
 
 
+def color(name: str) -> str:
+    if name in FRAMEWORKS:
+        return "#dd8452"
+    return "#55a868" if name in PEER_NAMES else "#4c72b0"
+
+
 def chart(runs: list[Run], path: Path) -> None:
-    shown = [r for r in runs if not r.name.startswith(HALF_LOAD)]
-    colors = ["#dd8452" if r.name in PEER_NAMES else "#4c72b0" for r in shown]
+    # domain-work makes no records: its rate would read as a contender's
+    shown = [r for r in runs if not r.name.startswith(HALF_LOAD) and r.name != DOMAIN_WORK]
+    colors = [color(r.name) for r in shown]
     fig, ax = plt.subplots(figsize=(9, 5))
     bars = ax.barh([r.name for r in shown], [r.throughput_rps for r in shown], color=colors)
     ax.bar_label(bars, labels=[f"{r.throughput_rps:,.0f}" for r in shown], padding=3, fontsize=8)
-    ax.set_xlabel("records per second (higher is better); orange: peer frameworks")
+    ax.set_xlabel(
+        "records per second (higher is better); orange: peer frameworks; green: confluent-kafka loops"
+    )
     ax.set_title("Consume → process → produce throughput, same machine, same broker")
     ax.invert_yaxis()
     fig.tight_layout()

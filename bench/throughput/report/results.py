@@ -80,10 +80,14 @@ def render_docs(results: Results, machine_info: dict[str, object]) -> None:
     cpu_runs = cpu.cpu_bound(runs)
     cpu.chart(cpu_runs, ROOT / "docs" / "benchmarks.png")
     about = ", ".join(f"{k}: {v}" for k, v in machine_info.items())
-    sections = [
-        f"{cpu.table(cpu_runs, results.peers)}\n\n{cpu.peers_note(results.peers)}\n\n"
-        f"![throughput](benchmarks.png)\n\n### Targets\n\n{cpu.targets(cpu_runs, results.peers)}"
-    ]
+    cpu_parts = (
+        cpu.table(cpu_runs, results.peers),
+        cpu.cpu_note(cpu_runs),
+        cpu.peers_note(results.peers),
+        "![throughput](benchmarks.png)",
+        f"### Targets\n\n{cpu.targets(cpu_runs, results.peers)}",
+    )
+    sections = ["\n\n".join(part for part in cpu_parts if part)]
     if io:
         io_bound.chart(runs, io, ROOT / "docs" / IO_CHART)
         sections.append(io_bound.section(runs, io, IO_CHART))

@@ -1,0 +1,70 @@
+"""The CPU-bound table in docs/benchmarks.md: CPU per record, framework overhead, and the loops' rows."""
+
+from bench.throughput.measure import PeerInfo, Run
+from bench.throughput.report import cpu
+
+
+def row(name: str, rps: float, cpu_us: float | None, rounds: list[float] | None = None) -> Run:
+    return Run(name, 200_000, rps, 900.0, 1_200.0, 80.0, rounds=rounds, cpu_us_per_record=cpu_us)
+
+
+RUNS = [
+    row("order-service-alo", 30_000.0, 35.2),
+    row("order-service-eos", 24_000.0, 41.0),
+    row("confluent-loop-alo", 20_000.0, 30.0),
+    row("confluent-loop-eos", 12_000.0, None),
+    row("domain-work", 55_000.0, 18.0),
+]
+
+
+def test_each_row_shows_its_cpu_per_record_and_what_it_costs_beyond_the_domain_work() -> None:
+    table = cpu.table(RUNS, None)
+
+    assert "| CPU (µs/record) | framework overhead (µs/record) |" in table
+    assert "| order-service-alo | 200,000 | 30,000 | 900 | 1,200 | 80.0 | 35.2 | 17.2 | 1.00 x |" in table
+    assert "| confluent-loop-alo | 200,000 | 20,000 | 900 | 1,200 | 80.0 | 30.0 | 12.0 | 1.50 x |" in table
+
+
+def test_the_loops_are_compared_with_order_service_in_their_own_guarantee() -> None:
+    table = cpu.table(RUNS, None)
+
+    # 24,000 / 12,000 in exactly-once; a run without CPU samples shows none, and no overhead.
+    assert "| confluent-loop-eos | 200,000 | 12,000 | 900 | 1,200 | 80.0 | n/a | n/a | 2.00 x |" in table
+
+
+def test_the_domain_work_row_is_no_contender_to_compare_or_chart() -> None:
+    table = cpu.table(RUNS, None)
+
+    assert "| domain-work | 200,000 | 55,000 | 900 | 1,200 | 80.0 | 18.0 | n/a | n/a | one run |" in table
+    assert "domain work" in cpu.cpu_note(RUNS)
+    # Results without CPU figures (from before they were measured) get no note.
+    assert cpu.cpu_note([row("order-service-alo", 30_000.0, None)]) == ""
+
+
+def test_without_the_domain_work_there_is_no_overhead() -> None:
+    assert cpu.overhead(RUNS[0], None) is None
+    assert cpu.overhead(RUNS[0], RUNS[-1]) == 35.2 - 18.0
+
+
+def test_a_loop_that_could_not_run_says_why_across_the_whole_row() -> None:
+    peers = PeerInfo(versions={}, not_run={"confluent-loop-eos": "uv pip install failed"})
+
+    line = cpu.table(RUNS[:1], peers).splitlines()[-1]
+
+    assert line.startswith("| confluent-loop-eos | not run: uv pip install failed |")
+    # As many cells as the header has.
+    assert line.count("|") == cpu.table([], None).splitlines()[0].count("|")
+
+
+def test_order_service_has_targets_against_the_frameworks_but_not_against_the_hand_written_loops() -> None:
+    runs = [
+        row("order-service-alo", 30_000.0, 35.0),
+        row("order-service-eos", 24_000.0, 41.0),
+        row("order-service-alo-half-load", 15_000.0, 40.0),
+        row("confluent-loop-alo", 20_000.0, 30.0),
+    ]
+
+    targets = cpu.targets(runs, None)
+
+    assert "order-service-alo ≥ 1 x quixstreams-alo" in targets
+    assert "confluent-loop" not in targets
