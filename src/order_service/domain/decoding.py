@@ -20,9 +20,10 @@ def decode_order(value: bytes) -> OrderCreated:
     accepted, valued and refused as before, with the same error text for the dead-letter envelope
     (tests/service/domain/test_equivalence.py). Such a record costs both validators.
 
-    On the benchmark's sample orders (2.5 amounts each), 6.4 µs per order with the model's
-    validator, 4.6 with this one: 0.75 µs per amount; 4.0 once the models keep no string cache
-    (events.py). Median of 3 runs, each the fastest of 15 passes over 10,000 orders.
+    On the benchmark's sample orders (2.5 amounts each), 6.0 µs per order with the model's
+    validator, 3.9 with this one: 0.85 µs per amount; 3.6 once the models keep no string cache
+    (events.py). Median of 3 runs in a quiet window, each the fastest of 15 passes over 10,000
+    orders (bench/domain.py).
     """
     order: OrderCreated
     try:
