@@ -11,6 +11,7 @@ from kafka_delivery.logs import current_record
 from kafka_delivery.operations import CountsPerLabel
 from kafka_delivery.types import InputRecord, OutgoingRecord
 from order_service.adapters.logs import current_order_id
+from order_service.domain.decoding import decode_order
 from order_service.domain.events import OrderCreated, OrderProcessed
 from order_service.domain.rules import OrderPolicy
 from order_service.processing import Processor
@@ -107,6 +108,7 @@ def order_handler(
 
     decode_and_process = JsonHandler(
         input_model=OrderCreated,
+        validate_json=decode_order,
         process=process,
         output_topic=output_topic,
         key_of=lambda processed: processed.order_id,

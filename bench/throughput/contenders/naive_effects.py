@@ -17,6 +17,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from bench.throughput.contenders.aiokafka_input import input_consumer
+from order_service.domain.decoding import decode_order
 from order_service.domain.events import OrderCreated, OrderProcessed
 from order_service.domain.rules import OrderPolicy, process_order
 from order_service.processors.stock import GIVE_BACK, LEDGER, RESERVE
@@ -56,7 +57,7 @@ async def main() -> None:
     await producer.start()
     try:
         async for msg in consumer:
-            order = OrderCreated.model_validate_json(msg.value or b"")
+            order = decode_order(msg.value or b"")
             async with conn.transaction():
                 processed = await reserve(conn, order, (msg.topic, msg.partition, msg.offset))
             value = processed.model_dump_json().encode()

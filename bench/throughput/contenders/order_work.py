@@ -5,7 +5,7 @@ Imports only the domain (pydantic), so a peer's own venv runs it with PYTHONPATH
 
 from pydantic import ValidationError
 
-from order_service.domain.events import OrderCreated
+from order_service.domain.decoding import decode_order
 from order_service.domain.rules import OrderPolicy, process_order
 
 POLICY = OrderPolicy()
@@ -14,7 +14,7 @@ POLICY = OrderPolicy()
 def outcome(value: bytes | None) -> tuple[bytes, bytes] | None:
     """The order id and the JSON OrderProcessed of one record; None when the record is malformed."""
     try:
-        order = OrderCreated.model_validate_json(value or b"")
+        order = decode_order(value or b"")
     except ValidationError:
         return None
     processed = process_order(order, POLICY)

@@ -22,6 +22,9 @@ class JsonHandler(Generic[In, Out]):
     """Decodes the value as `In`, runs `process` (plain, or async and awaited), and encodes the
     result keyed by `key_of`. Decoding and encoding are pydantic's own (Rust) JSON paths.
 
+    `validate_json`, when given, decodes instead of the model's own validator: a faster one that
+    returns the same instances and raises the same ValidationError.
+
     Each output carries the `input.*` provenance headers of the record it came from (retry.py).
     """
 
@@ -30,12 +33,14 @@ class JsonHandler(Generic[In, Out]):
     output_topic: str
     key_of: Callable[[Out], str]
     max_value_bytes: int
+    validate_json: Callable[[bytes], In] | None = None
     _awaits: bool = field(init=False, repr=False)
     _validate: Callable[[bytes], In] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_awaits", inspect.iscoroutinefunction(self.process))
-        object.__setattr__(self, "_validate", self.input_model.__pydantic_validator__.validate_json)
+        validate = self.validate_json or self.input_model.__pydantic_validator__.validate_json
+        object.__setattr__(self, "_validate", validate)
 
     def decode(self, value: bytes | None) -> In:
         if not value:

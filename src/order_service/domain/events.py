@@ -16,7 +16,10 @@ MAX_ITEMS = 500
 
 class _TolerantEvent(BaseModel):
     # Tolerant reader: producers may add fields before we know about them.
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # No string cache: pydantic looks each string read from JSON up in a table to reuse an equal
+    # one, and an order's ids and timestamps are never seen twice. 0.3-0.4 µs per sample order:
+    # 3.9 -> 3.5 for decode_order's validator, 6.0 -> 5.7 for the model's own (issue 28).
+    model_config = ConfigDict(extra="ignore", frozen=True, cache_strings=False)
 
 
 class OrderItem(_TolerantEvent):

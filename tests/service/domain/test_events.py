@@ -6,6 +6,7 @@ from pydantic import ValidationError
 from kafka_delivery.errors import classify
 from kafka_delivery.handlers.json_events import JsonHandler
 from order_service.cli.samples import encode, malformed_corpus, sample_order
+from order_service.domain.decoding import decode_order
 from order_service.domain.events import OrderCreated, OrderProcessed
 
 
@@ -15,6 +16,7 @@ async def _same(order: OrderCreated) -> OrderCreated:
 
 decoder: JsonHandler[OrderCreated, OrderCreated] = JsonHandler(
     input_model=OrderCreated,
+    validate_json=decode_order,
     process=_same,
     output_topic="out",
     key_of=lambda order: order.order_id,
