@@ -62,15 +62,10 @@ class AtLeastOnce:
             offsets = {tp: o for tp, o in offsets.items() if tp in assigned}
             try:
                 await consumer.commit(offsets)
-            except CommitFailedError as exc:
+            except Exception as exc:  # the acked records are committed by a later round
                 context.metrics.commit_failures.inc()
-                if force:  # a drain: these partitions are someone else's by now
+                if force and isinstance(exc, CommitFailedError):  # a drain: someone else's by now
                     raise GroupMovedOn(repr(exc.__cause__ or exc)) from exc
-                self._commit_failed(exc)
-                await asyncio.sleep(context.backoff_ms / 1000)
-                return
-            except Exception as exc:  # noqa: BLE001 - the acked records are committed by a later round
-                context.metrics.commit_failures.inc()
                 self._commit_failed(exc)
                 await asyncio.sleep(context.backoff_ms / 1000)
                 return
