@@ -15,7 +15,7 @@ from typing import IO
 
 from bench import ports
 from bench.throughput import kafka_io, proc
-from bench.throughput.measure import Run, from_timestamps
+from bench.throughput.measure import Run, from_timestamps, p99_by_second
 
 ROOT = Path(__file__).parents[2]
 BIN = Path(sys.executable).parent
@@ -201,4 +201,7 @@ async def run_contender(
     outputs = await kafka_io.timestamps(BOOTSTRAP, env["BENCH_OUTPUT"])
     run = from_timestamps(name, inputs, outputs, peak, launched.sampler.cpu)
     print(f"{name}: {run.as_dict()}", flush=True)
+    if rate is not None:
+        by_second = ", ".join(f"{p99:.0f}" for p99 in p99_by_second(inputs, outputs))
+        print(f"{name}: p99 (ms) of each second's arrivals: {by_second}", flush=True)
     return run

@@ -100,6 +100,20 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def p99_by_second(inputs: dict[bytes, int], outputs: dict[bytes, int]) -> list[float]:
+    """The p99 latency (ms) of the orders that reached the broker in each second of a paced run,
+    counted from the first input's arrival: where a run's tail comes from, a hiccup at the start or
+    spikes all along (the half-load runs print it)."""
+    seconds: dict[int, list[float]] = {}
+    if not inputs:
+        return []
+    first = min(inputs.values())
+    for key, out in outputs.items():
+        if key in inputs:
+            seconds.setdefault((inputs[key] - first) // 1000, []).append(float(out - inputs[key]))
+    return [percentile(seconds[s], 0.99) if s in seconds else float("nan") for s in range(max(seconds) + 1)]
+
+
 # CPU is sampled every 0.1 s (harness.ProcessSampler): over a shorter window CPU per record is noise.
 MIN_CPU_WINDOW_S = 0.5
 

@@ -1,7 +1,9 @@
 """CPU per record: the contender's CPU over its throughput's window, from samples taken 0.1 s apart."""
 
+import math
+
 import pytest
-from bench.throughput.measure import cpu_at, cpu_per_record, from_timestamps
+from bench.throughput.measure import cpu_at, cpu_per_record, from_timestamps, p99_by_second
 
 # (wall-clock time, CPU seconds): half a core from 100.0 to 102.0.
 SAMPLES = [(100.0, 1.0), (100.5, 1.25), (101.0, 1.5), (102.0, 2.0)]
@@ -39,3 +41,22 @@ def test_a_run_takes_its_cpu_per_record_over_the_window_of_its_throughput() -> N
     assert run.cpu_us_per_record == pytest.approx(0.75 / 4 * 1e6)
     # Not sampled (a Java perf tool's row, or results from before the samples): none.
     assert from_timestamps("loop", inputs, outputs, 50.0).cpu_us_per_record is None
+
+
+def test_each_seconds_p99_is_of_the_orders_that_arrived_in_that_second() -> None:
+    # Arrivals at 0.0-0.99 s take 5 ms but one 90 ms; at 1.0-1.99 s 10 ms; none at 2 s; one at 3 s.
+    inputs = {f"a{i}".encode(): i * 10 for i in range(100)}
+    inputs |= {f"b{i}".encode(): 1000 + i * 10 for i in range(100)}
+    inputs[b"c"] = 3500
+    outputs = {key: at + 5 for key, at in inputs.items() if key.startswith(b"a")}
+    outputs[b"a99"] = inputs[b"a99"] + 90
+    outputs |= {key: at + 10 for key, at in inputs.items() if key.startswith(b"b")}
+    outputs[b"c"] = 3520
+    outputs[b"unknown"] = 9999  # an output with no input is no latency
+
+    by_second = p99_by_second(inputs, outputs)
+
+    assert len(by_second) == 4
+    assert by_second[:2] == [90.0, 10.0]
+    assert math.isnan(by_second[2])
+    assert by_second[3] == 20.0
