@@ -46,6 +46,17 @@ def test_without_the_domain_work_there_is_no_overhead() -> None:
     assert cpu.overhead(RUNS[0], RUNS[-1]) == 35.2 - 18.0
 
 
+def test_a_copier_does_no_order_work_so_it_has_no_overhead_beyond_it() -> None:
+    copier = row("aiokafka-batch-copier", 45_000.0, 22.1)
+    java = row("kafka-java-txn-copier", 10_000.0, 65.1)
+
+    assert cpu.overhead(copier, RUNS[-1]) is None
+    assert cpu.overhead(java, RUNS[-1]) is None
+    assert "| aiokafka-batch-copier | 200,000 | 45,000 | 900 | 1,200 | 80.0 | 22.1 | n/a |" in cpu.table(
+        [*RUNS, copier], None
+    )
+
+
 def test_a_loop_that_could_not_run_says_why_across_the_whole_row() -> None:
     peers = PeerInfo(versions={}, not_run={"confluent-loop-eos": "uv pip install failed"})
 
@@ -56,15 +67,26 @@ def test_a_loop_that_could_not_run_says_why_across_the_whole_row() -> None:
     assert line.count("|") == cpu.table([], None).splitlines()[0].count("|")
 
 
-def test_order_service_has_targets_against_the_frameworks_but_not_against_the_hand_written_loops() -> None:
+def test_order_service_has_targets_against_the_frameworks_the_loops_and_in_cpu_per_record() -> None:
     runs = [
-        row("order-service-alo", 30_000.0, 35.0),
-        row("order-service-eos", 24_000.0, 41.0),
+        row("order-service-alo", 30_000.0, 35.0, rounds=[30_000.0, 20_000.0, 36_000.0]),
+        row("order-service-eos", 24_000.0, 24.0),
         row("order-service-alo-half-load", 15_000.0, 40.0),
-        row("confluent-loop-alo", 20_000.0, 30.0),
+        row("confluent-loop-alo", 20_000.0, 30.0, rounds=[20_000.0, 25_000.0, 20_000.0]),
+        row("domain-work", 55_000.0, 12.0),
     ]
 
     targets = cpu.targets(runs, None)
 
     assert "order-service-alo ≥ 1 x quixstreams-alo" in targets
-    assert "confluent-loop" not in targets
+    # Per round 1.5, 0.8, 1.8: the median is met.
+    loops = [line for line in targets.splitlines() if "x confluent-loop" in line]
+    assert loops == [
+        "| order-service-alo ≥ 1.2 x confluent-loop-alo | 1.50 x (median of 3: 0.80, 1.50, 1.80) — met |",
+        "| order-service-eos ≥ 1.2 x confluent-loop-eos | confluent-loop-eos not run: not in these results |",
+    ]
+    assert "| domain-work: CPU ≤ 15 µs per record | 12.0 µs — met |" in targets
+    assert "| order-service-alo: CPU ≤ 25 µs per record | 35.0 µs — not met |" in targets
+    assert "| order-service-eos: CPU ≤ 25 µs per record | 24.0 µs — met |" in targets
+    # The half-load row's p99 is 1,200 ms here.
+    assert "| p99 at half load ≤ 20 ms (at-least-once) | 1200 ms (p50 900 ms) — not met |" in targets

@@ -84,6 +84,7 @@ PEERS = (
 )
 NAMES = tuple(name for peer in PEERS for name in peer.runs)
 FRAMEWORKS = tuple(name for peer in PEERS if peer.framework for name in peer.runs)
+LOOPS = tuple(name for peer in PEERS if not peer.framework for name in peer.runs)  # written by hand
 
 
 def versions(python: Path, distributions: tuple[str, ...]) -> dict[str, str]:
