@@ -105,12 +105,12 @@ def p99_by_second(inputs: dict[bytes, int], outputs: dict[bytes, int]) -> list[f
     counted from the first input's arrival: where a run's tail comes from, a hiccup at the start or
     spikes all along (the half-load runs print it)."""
     seconds: dict[int, list[float]] = {}
-    if not inputs:
-        return []
-    first = min(inputs.values())
+    first = min(inputs.values(), default=0)
     for key, out in outputs.items():
         if key in inputs:
             seconds.setdefault((inputs[key] - first) // 1000, []).append(float(out - inputs[key]))
+    if not seconds:
+        return []
     return [percentile(seconds[s], 0.99) if s in seconds else float("nan") for s in range(max(seconds) + 1)]
 
 

@@ -60,3 +60,8 @@ def test_each_seconds_p99_is_of_the_orders_that_arrived_in_that_second() -> None
     assert by_second[:2] == [90.0, 10.0]
     assert math.isnan(by_second[2])
     assert by_second[3] == 20.0
+
+
+def test_a_run_without_matched_orders_has_no_seconds() -> None:
+    assert p99_by_second({}, {}) == []
+    assert p99_by_second({b"a": 1}, {b"b": 2}) == []
