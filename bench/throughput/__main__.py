@@ -29,7 +29,7 @@ PARTS = {
     "io": "the I/O-bound table",
     "effects": "the effects table: the stock processor in PostgreSQL (scripts/postgres on port 20532)",
     "scale": "the scale-out curve, on one broker and on a 3-broker cluster",
-    "half": "order-service at-least-once at full speed, then at half of it, three times",
+    "half": "order-service at-least-once at full speed; it and the references at half of it, three times",
 }
 
 

@@ -39,6 +39,8 @@ class Contender:
     stamped_outputs: bool = False
     # The bench makes its dead-letter topic: the framework does not create the topics it writes to.
     dead_letter: bool = False
+    # order-service: ready once /health/ready answers. Others are ready once their group has joined.
+    serves_health: bool = False
 
 
 def topic_env(name: str, bootstrap: str | None = None) -> dict[str, str]:
@@ -77,6 +79,16 @@ async def wait_ready(port: str, process: subprocess.Popen[bytes]) -> None:
         except OSError:
             await asyncio.sleep(0.2)
     raise RuntimeError("the service did not become ready")
+
+
+async def wait_joined(env: dict[str, str], process: subprocess.Popen[bytes]) -> None:
+    """Until a contender without a health endpoint has joined its group (see wait_ready)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        if await kafka_io.group_joined(env["BENCH_BOOTSTRAP"], env["BENCH_GROUP"]):
+            return
+        await asyncio.sleep(0.2)
+    raise RuntimeError(f"the contender's group {env['BENCH_GROUP']} did not join")
 
 
 class ProcessSampler(threading.Thread):
@@ -189,7 +201,10 @@ async def run_contender(
     launched = launch(contender.command, {**env, **contender.env}, log_name=name)
     try:
         if rate is not None:
-            await wait_ready(env["ORDER_SERVICE_HTTP__PORT"], launched.process)
+            if contender.serves_health:
+                await wait_ready(env["ORDER_SERVICE_HTTP__PORT"], launched.process)
+            else:
+                await wait_joined(env, launched.process)
             await kafka_io.produce_orders(
                 BOOTSTRAP, env["BENCH_INPUT"], records, prefix=name, keys=keys, rate=rate
             )

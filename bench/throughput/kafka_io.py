@@ -187,6 +187,18 @@ async def timestamps(bootstrap: str, topic: str) -> dict[bytes, int]:
     return found
 
 
+async def group_joined(bootstrap: str, group: str) -> bool:
+    """Whether `group` has joined: Stable, with members (their partitions assigned)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap.split(","))
+    await admin.start()
+    try:
+        [response] = await admin.describe_consumer_groups([group])
+    finally:
+        await admin.close()
+    error_code, _, state, _, _, members, *_ = response.groups[0]
+    return error_code == 0 and state == "Stable" and bool(members)
+
+
 async def committed_total(bootstrap: str, topic: str, group: str) -> int:
     consumer = kafka_io.reading_consumer(bootstrap_servers=bootstrap.split(","), group_id=group)
     await consumer.start()

@@ -90,3 +90,27 @@ def test_order_service_has_targets_against_the_frameworks_the_loops_and_in_cpu_p
     assert "| order-service-eos: CPU ≤ 25 µs per record | 24.0 µs — met |" in targets
     # The half-load row's p99 is 1,200 ms here.
     assert "| p99 at half load ≤ 20 ms (at-least-once) | 1200 ms (p50 900 ms) — not met |" in targets
+
+
+def test_the_half_load_target_names_what_the_references_made_at_the_same_rate() -> None:
+    def paced(name: str, p50: float, p99: float) -> Run:
+        return Run(name, 290_000, 14_500.0, p50, p99, 80.0, cpu_us_per_record=40.0)
+
+    runs = [
+        *RUNS,
+        paced("order-service-alo-half-load", 6.0, 40.0),
+        paced("aiokafka-batch-copier-half-load-1", 14.0, 43.0),
+        paced("aiokafka-batch-copier-half-load", 15.0, 203.0),
+        paced("confluent-loop-alo-half-load", 91.0, 137.0),
+    ]
+
+    targets = cpu.targets(runs, None)
+    table = cpu.table(runs, None)
+
+    assert (
+        "| p99 at half load ≤ 20 ms (at-least-once) | 40 ms (p50 6 ms) — not met; at the same rate: "
+        "aiokafka-batch-copier 203 ms (p50 15), confluent-loop-alo 137 ms (p50 91) |"
+    ) in targets
+    # A paced row is no throughput contest: no ratio against the service.
+    paced_loop = "| confluent-loop-alo-half-load | 290,000 | 14,500 | 91.0 | 137 | 80.0 | 40.0 | 22.0 | n/a |"
+    assert paced_loop in table
