@@ -1,6 +1,7 @@
 """Running one contender: its own topics and input, the process with its peak RSS, its numbers."""
 
 import asyncio
+import functools
 import os
 import re
 import signal
@@ -9,6 +10,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -26,6 +28,7 @@ SERVICE = [str(BIN / "faststream"), "run", "order_service.app:app"]
 STOP_TIMEOUT_S = 60  # after SIGTERM: a contender stuck in its shutdown must not hang the bench
 SERVICE_ENV = {"ORDER_SERVICE_LOG_LEVEL": "WARNING", "ORDER_SERVICE_HTTP__HOST": "127.0.0.1"}
 SAMPLE_S = 0.1  # how often a contender's peak RSS and CPU are read
+READY_TIMEOUT_S = 60  # from launch until a paced run's contender has joined its group
 
 
 @dataclass
@@ -71,24 +74,35 @@ def free_port() -> int:
 
 async def wait_ready(port: str, process: subprocess.Popen[bytes]) -> None:
     """Until the service has joined its group: records sent earlier would wait for the join."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and process.poll() is None:
+
+    async def answers() -> bool:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=2):
-                return
+                return True
         except OSError:
-            await asyncio.sleep(0.2)
-    raise RuntimeError("the service did not become ready")
+            return False
+
+    await _until(answers, process, "the service did not become ready")
 
 
 async def wait_joined(env: dict[str, str], process: subprocess.Popen[bytes]) -> None:
     """Until a contender without a health endpoint has joined its group (see wait_ready)."""
-    deadline = time.monotonic() + 60
+    group = env["BENCH_GROUP"]
+    async with kafka_io.admin_client(env["BENCH_BOOTSTRAP"]) as admin:
+        joined = functools.partial(kafka_io.group_joined, admin, group)
+        await _until(joined, process, f"the contender's group {group} did not join")
+
+
+async def _until(
+    ready: Callable[[], Awaitable[bool]], process: subprocess.Popen[bytes], failure: str
+) -> None:
+    """Poll `ready` while `process` runs, for up to READY_TIMEOUT_S; RuntimeError(`failure`) if not."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline and process.poll() is None:
-        if await kafka_io.group_joined(env["BENCH_BOOTSTRAP"], env["BENCH_GROUP"]):
+        if await ready():
             return
         await asyncio.sleep(0.2)
-    raise RuntimeError(f"the contender's group {env['BENCH_GROUP']} did not join")
+    raise RuntimeError(failure)
 
 
 class ProcessSampler(threading.Thread):

@@ -37,12 +37,18 @@ async def create_topics(
 ) -> None:
     """Topics of 6 partitions; input topics stamp records on arrival at the broker (LogAppendTime)."""
     config = {"message.timestamp.type": "LogAppendTime"} if log_append_time else {}
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap.split(","))
-    await admin.start()
-    try:
+    async with admin_client(bootstrap) as admin:
         await admin.create_topics(
             [NewTopic(name, partitions, replicas, topic_configs=config) for name in names]
         )
+
+
+@asynccontextmanager
+async def admin_client(bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap.split(","))
+    await admin.start()
+    try:
+        yield admin
     finally:
         await admin.close()
 
@@ -187,14 +193,9 @@ async def timestamps(bootstrap: str, topic: str) -> dict[bytes, int]:
     return found
 
 
-async def group_joined(bootstrap: str, group: str) -> bool:
+async def group_joined(admin: AIOKafkaAdminClient, group: str) -> bool:
     """Whether `group` has joined: Stable, with members (their partitions assigned)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap.split(","))
-    await admin.start()
-    try:
-        [response] = await admin.describe_consumer_groups([group])
-    finally:
-        await admin.close()
+    [response] = await admin.describe_consumer_groups([group])
     error_code, _, state, _, _, members, *_ = response.groups[0]
     return error_code == 0 and state == "Stable" and bool(members)
 
