@@ -16,6 +16,7 @@ SLOW_CAP = 20_000  # per-message round-trip contenders: enough records for a ste
 # The half-load latency sets a target: its runs are repeated, and the median run's figures are the
 # row order-service-alo-half-load (each run also appears as order-service-alo-half-load-<n>).
 HALF_LOAD_RUNS = 3
+HALF_LOADED = "-half-load"  # ends every paced row's name: order-service's and its references'
 # Fed at the same rate, in the same way: what the machine's tail is without order-service. The copier
 # does no order work; the hand-written loop does it, in 2,000-record batches (its p50 is its batching).
 HALF_LOAD_REFERENCES = ("aiokafka-batch-copier", "confluent-loop-alo")
@@ -75,7 +76,7 @@ async def benchmark_half_load(records: int, results: Results) -> None:
     for contender in [service, *(by_name.get(n) or peers.get(n) for n in HALF_LOAD_REFERENCES)]:
         if contender is None:
             continue  # a peer that cannot run here: listed as not run in the CPU-bound table
-        name = f"{contender.name}-half-load"
+        name = contender.name + HALF_LOADED
         runs = [
             await run_contender(contender, paced, rate=rate, label=f"{name}-{n}")
             for n in range(1, HALF_LOAD_RUNS + 1)

@@ -7,11 +7,11 @@ import matplotlib.pyplot as plt
 from bench.throughput.cpu_bound.domain_work import NAME as DOMAIN_WORK
 from bench.throughput.cpu_bound.peers import FRAMEWORKS, LOOPS
 from bench.throughput.cpu_bound.peers import NAMES as PEER_NAMES
+from bench.throughput.cpu_bound.runs import HALF_LOADED
 from bench.throughput.measure import PeerInfo, Run, shown
 from bench.throughput.rounds import per_round, verdict
 
-HALF_LOAD = "order-service-alo-half-load"
-HALF_LOADED = "-half-load"  # in every paced row's name: order-service's and its references' (runs.py)
+HALF_LOAD = "order-service-alo" + HALF_LOADED
 HALF_LOAD_P99_MS = 20  # issue 28 (it was 50)
 CPU_TARGETS_US = ((DOMAIN_WORK, 15), ("order-service-alo", 25), ("order-service-eos", 25))  # issue 28
 
