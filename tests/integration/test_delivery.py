@@ -13,7 +13,7 @@ from tests.support.kafka import (
     wait_all_committed,
 )
 from tests.support.orders import ids_by_partition, keys, order_ids, valid_orders
-from tests.support.service import SHORT_SESSION, ServiceProcess, ServiceTopics, health
+from tests.support.service import SHORT_SESSION, ServiceProcess, ServiceTopics, ready
 from tests.support.waiting import eventually
 
 Service = Callable[..., ServiceProcess]
@@ -53,8 +53,8 @@ async def run_with_restart(kafka: str, topics: ServiceTopics, service: Service, 
     # A killed instance's partitions move once its session expired: a short one (both instances).
     first = service(consumer__max_batch_records="200", **SHORT_SESSION).start()
     await eventually(
-        lambda: asyncio.to_thread(health, first.http_port),
-        until=lambda h: h[0] == 200,
+        lambda: ready(first),
+        until=lambda s: s == 200,
         timeout=60,
         what="the first instance ready",
     )
@@ -79,6 +79,7 @@ async def run_with_restart(kafka: str, topics: ServiceTopics, service: Service, 
         assert await asyncio.to_thread(first.terminate) == 0, "SIGTERM exits cleanly"
     at_stop = await record_count(kafka, topics.output)
     print(f"{how}: stopped after at least {done} outputs ({at_stop} once stopped) of {len(orders)}")
+    assert at_stop < len(orders), "the stop landed mid-stream"
     await producing
     service(**SHORT_SESSION).start()
     # All input committed first: with duplicates, `expected` output records arrive before every order.
