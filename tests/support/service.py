@@ -1,6 +1,7 @@
 """The service as users run it: `faststream run order_service.app:app` in a subprocess, and its HTTP
 endpoints (metrics and health) as a test reads them."""
 
+import asyncio
 import json
 import os
 import signal
@@ -147,3 +148,9 @@ def health(port: int, path: str = "/health/ready") -> tuple[int, dict[str, Any]]
         return refused.code, json.loads(refused.read() or b"{}")
     except OSError:
         return 0, {}
+
+
+async def ready(instance: ServiceProcess) -> int:
+    """/health/ready's status (0 while nothing answers), read off the event loop."""
+    status, _ = await asyncio.to_thread(health, instance.http_port)
+    return status

@@ -11,7 +11,7 @@ from bench.kafka.cluster import LocalCluster
 from tests.integration.cluster.conftest import FENCED_AFTER_S
 from tests.support.kafka import create_topics, produce, read_all, record_count, wait_all_committed
 from tests.support.orders import Record, order_ids, valid_orders
-from tests.support.service import ServiceProcess, ServiceTopics, health
+from tests.support.service import ServiceProcess, ServiceTopics, ready
 from tests.support.waiting import eventually
 
 RF3 = {"topics__replication_factor": "3"}
@@ -28,11 +28,6 @@ async def fresh_topics(cluster: LocalCluster) -> ServiceTopics:
     topics = ServiceTopics()
     await create_topics(cluster.bootstrap, [topics.input], partitions=6, replication_factor=3)
     return topics
-
-
-async def ready(service: ServiceProcess) -> int:
-    status, _ = await asyncio.to_thread(health, service.http_port)
-    return status
 
 
 async def produce_for(bootstrap: str, topic: str, seconds: float, *, prefix: str) -> list[Record]:
