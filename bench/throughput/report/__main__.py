@@ -2,22 +2,12 @@
 
 import json
 
-from bench.throughput.measure import Results, Run
-from bench.throughput.report.results import ROOT, render_docs
+from bench.throughput.report.results import ROOT, read_results, render_docs
 
 
 def main() -> None:
     latest = json.loads((ROOT / "bench" / "results" / "latest.json").read_text())
-    render_docs(
-        Results(
-            runs=[Run(**r) for r in latest["runs"]],
-            io=latest.get("io"),
-            peers=latest.get("peers"),
-            scale=latest.get("scale_out"),
-            effects=latest.get("effects"),
-        ),
-        latest["machine"],
-    )
+    render_docs(read_results(latest), latest["machine"])
 
 
 if __name__ == "__main__":
