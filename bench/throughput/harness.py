@@ -75,12 +75,16 @@ def free_port() -> int:
 async def wait_ready(port: str, process: subprocess.Popen[bytes]) -> None:
     """Until the service has joined its group: records sent earlier would wait for the join."""
 
-    async def answers() -> bool:
+    def ready() -> bool:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=2):
                 return True
         except OSError:
             return False
+
+    async def answers() -> bool:
+        # In a thread: a request that waits its 2 s would otherwise hold the bench's event loop.
+        return await asyncio.to_thread(ready)
 
     await _until(answers, process, "the service did not become ready")
 
