@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from bench.throughput.measure import Results, Run
-from bench.throughput.report.results import PAGE, read_results, render_docs, write_results
+from bench.throughput.report.results import END, PAGE, START, read_results, render_docs, write_results
 
 # Figures as a run measures them, with more decimals than the file keeps (one): the service's
 # framework overhead is 21.24 - 8.66 = 12.58 µs measured, 21.2 - 8.7 = 12.5 as stored.
@@ -20,7 +20,7 @@ MEASURED = [
 def test_the_docs_written_with_the_results_are_those_rendered_again_from_the_file(tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
-    (docs / PAGE).write_text("# Benchmarks\n\n<!-- results:start -->\n<!-- results:end -->\n\nNarrative.\n")
+    (docs / PAGE).write_text(f"# Benchmarks\n\n{START}\n{END}\n\nNarrative.\n")
 
     results = Results(runs=list(MEASURED))
     write_results(results, 200_000, out_dir=tmp_path / "results", docs=True, docs_dir=docs)
